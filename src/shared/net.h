@@ -41,10 +41,12 @@ int socket_connect(const SockAddr *a);
 /* Blocking connect with a timeout in ms, for CLIs and tests. */
 int socket_connect_blocking(const SockAddr *a, int timeout_ms);
 
-/* Take the socket systemd passed with FileDescriptorName=name (checked to be
- * a listening stream socket, made non-blocking). Returns the fd, 0 never,
- * -ENOENT when none by that name was passed. Call listen_fds_init() once
- * first; it reads LISTEN_FDS and unsets the variables. */
+/* Take a socket systemd passed with FileDescriptorName=name (checked to be
+ * a listening stream socket, made non-blocking). Several sockets may share a
+ * name: each call returns the next one. Returns the fd, -ENOENT when no
+ * (further) socket of that name was passed, -ENOTSOCK when the passed fd is
+ * not a listening stream socket. Call listen_fds_init() once first; it reads
+ * LISTEN_FDS and unsets the variables; it returns the number passed. */
 int listen_fds_init(void);
 int listen_fds_take(const char *name);
 /* Fds passed but never taken are closed with a warning. */
