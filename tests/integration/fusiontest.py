@@ -1,0 +1,384 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""fusiontest — run whole fusion clusters as plain processes for tests.
+
+A Cluster writes a temporary fusion.conf with free loopback ports, starts
+fusion-monitor and fusion-server processes from the build directory
+(FUSION_BUILD_DIR), and offers small protocol helpers. Every wait is bounded
+(wait_for raises TimeoutError). Exit code 77 means "skipped".
+"""
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BUILD = os.environ.get("FUSION_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SERVER_BIN = os.path.join(BUILD, "src", "server", "fusion-server")
+MONITOR_BIN = os.path.join(BUILD, "src", "monitor", "fusion-monitor")
+CLIENT_BIN = os.path.join(BUILD, "src", "client", "fusion-client")
+CTL_BIN = os.path.join(BUILD, "src", "ctl", "fusionctl")
+SKIP = 77
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, timeout=10.0, what="condition", interval=0.005):
+    """Poll cond() until it returns a truthy value; raise TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Conn:
+    """A line-protocol connection (server client port or monitor client API)."""
+
+    def __init__(self, addr, timeout=2.0):
+        if addr.startswith("/"):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(addr)
+        else:
+            host, port = addr.rsplit(":", 1)
+            self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        self.buf = b""
+
+    def send(self, line):
+        if isinstance(line, str):
+            line = line.encode()
+        self.sock.sendall(line + b"\n")
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode(errors="replace")
+
+    def request(self, line):
+        self.send(line)
+        return self.readline()
+
+    def request_until_end(self, line):
+        self.send(line)
+        out = []
+        while True:
+            l = self.readline()
+            if l == "END" or l.startswith("ERR"):
+                if l.startswith("ERR"):
+                    out.append(l)
+                return out
+            out.append(l)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def one_request(addr, line, timeout=2.0):
+    c = Conn(addr, timeout)
+    try:
+        return c.request(line)
+    finally:
+        c.close()
+
+
+class Cluster:
+    NAMES = ["primary", "backup", "backup2"]
+
+    def __init__(self, names=None, cluster_opts=None, monitor_opts=None, server_opts=None, unix_heartbeat=True):
+        for b in (SERVER_BIN, MONITOR_BIN):
+            if not os.access(b, os.X_OK):
+                print("missing binary %s" % b)
+                sys.exit(SKIP)
+        self.dir = tempfile.mkdtemp(prefix="fusion-it-")
+        self.names = names or list(self.NAMES)
+        self.ports = {n: free_port() for n in self.names}
+        self.monitor_port = free_port()
+        self.client_api_port = free_port()
+        self.procs = {}
+        self.logs = {}
+        self.conf = os.path.join(self.dir, "fusion.conf")
+        self.monitor_sock = os.path.join(self.dir, "monitor.sock") if unix_heartbeat else ""
+        self.client_sock = os.path.join(self.dir, "client.sock")
+        cluster = {"heartbeat_interval_ms": 50, "dead_after_ms": 300, "lease_ms": 200,
+                   "min_sync_replicas": 1, "sync_timeout_ms": 1000, "fsync": "always"}
+        cluster.update(cluster_opts or {})
+        mon = {"listen": "127.0.0.1:%d" % self.monitor_port, "socket": self.monitor_sock,
+               "client_listen": "127.0.0.1:%d" % self.client_api_port, "client_socket": self.client_sock,
+               "restart_failed_units": "no", "state_dir": os.path.join(self.dir, "monitor")}
+        mon.update(monitor_opts or {})
+        lines = ["[cluster]"] + ["%s = %s" % kv for kv in cluster.items()]
+        lines += ["", "[monitor]"] + ["%s = %s" % kv for kv in mon.items()]
+        for n in self.names:
+            lines += ["", "[server.%s]" % n, "address = 127.0.0.1:%d" % self.ports[n],
+                      "data_dir = %s" % os.path.join(self.dir, n)]
+            for k, v in (server_opts or {}).get(n, {}).items():
+                lines.append("%s = %s" % (k, v))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.cluster_opts = cluster
+
+    # processes
+    def _spawn(self, key, argv, env=None):
+        log = open(os.path.join(self.dir, key + ".log"), "ab")
+        e = dict(os.environ)
+        e.pop("NOTIFY_SOCKET", None)
+        e.pop("LISTEN_FDS", None)
+        e.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        if env:
+            e.update(env)
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=e, start_new_session=True)
+        self.procs[key] = p
+        self.logs[key] = log
+        return p
+
+    def start_monitor(self):
+        return self._spawn("monitor", [MONITOR_BIN, "--config", self.conf])
+
+    def start_server(self, name):
+        return self._spawn(name, [SERVER_BIN, "--config", self.conf, "--name", name])
+
+    def start_all(self, order=None):
+        for k in order or (["monitor"] + self.names):
+            if k == "monitor":
+                self.start_monitor()
+            else:
+                self.start_server(k)
+
+    def signal(self, key, sig):
+        p = self.procs[key]
+        p.send_signal(sig)
+        if sig == signal.SIGKILL:
+            p.wait(timeout=10)
+
+    def kill(self, key):
+        self.signal(key, signal.SIGKILL)
+
+    def alive(self, key):
+        p = self.procs.get(key)
+        return p is not None and p.poll() is None
+
+    def stop(self):
+        for k, p in self.procs.items():
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+                p.terminate()
+        for k, p in self.procs.items():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for log in self.logs.values():
+            log.close()
+
+    def dump_logs(self, tail=60):
+        for k in self.procs:
+            path = os.path.join(self.dir, k + ".log")
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.readlines()
+            except OSError:
+                continue
+            print("---- %s (last %d lines) ----" % (k, tail))
+            sys.stdout.write("".join(lines[-tail:]))
+
+    def cleanup(self, ok):
+        self.stop()
+        if not ok or os.environ.get("FUSION_KEEP_TEST_DIR"):
+            self.dump_logs()
+            print("test dir kept: %s" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # protocol helpers
+    def addr(self, name):
+        return "127.0.0.1:%d" % self.ports[name]
+
+    def api(self):
+        return "127.0.0.1:%d" % self.client_api_port
+
+    def who(self):
+        """(name, address, term) from the monitor, or None."""
+        try:
+            r = one_request(self.api(), "WHO", 1.0)
+        except OSError:
+            return None
+        parts = r.split()
+        if len(parts) == 4 and parts[0] == "PRIMARY":
+            return parts[1], parts[2], int(parts[3])
+        return None
+
+    def ping(self, name):
+        """(name, role, term) from the server, or None if it does not answer."""
+        try:
+            r = one_request(self.addr(name), "PING", 1.0)
+        except OSError:
+            return None
+        parts = r.split()
+        if len(parts) == 4 and parts[0] == "PONG":
+            return parts[1], parts[2], int(parts[3])
+        return None
+
+    def info(self, name):
+        c = Conn(self.addr(name))
+        try:
+            lines = c.request_until_end("INFO")
+        finally:
+            c.close()
+        return dict(l.split("=", 1) for l in lines if "=" in l)
+
+    def status(self):
+        c = Conn(self.api())
+        try:
+            lines = c.request_until_end("STATUS")
+        finally:
+            c.close()
+        out = {}
+        for l in lines:
+            if l.startswith("SERVER "):
+                kv = dict(x.split("=", 1) for x in l.split()[1:] if "=" in x)
+                out[kv.get("name")] = kv
+        return out
+
+    def wait_primary(self, timeout=15.0, exclude=None, min_term=0):
+        def cond():
+            w = self.who()
+            if not w or w[0] == exclude or w[2] < min_term:
+                return None
+            p = self.ping(w[0])
+            if p and p[1] == "primary" and p[2] == w[2]:
+                return w
+            return None
+        return wait_for(cond, timeout, "a primary")
+
+    def wait_writable(self, timeout=15.0):
+        """Wait until a SEND through the current primary is acknowledged; returns its index."""
+        def cond():
+            w = self.who()
+            if not w:
+                return None
+            try:
+                r = one_request(w[1], "PUT probe-%d %s" % (random.getrandbits(48), "probe"), 2.0)
+            except OSError:
+                return None
+            if r.startswith("OK "):
+                return int(r.split()[1])
+            return None
+        return wait_for(cond, timeout, "the cluster to acknowledge a write", interval=0.02)
+
+    def read_all(self, name, upto=None):
+        """Every MSG of the server's log (up to its commit index) as {index: (term, payload)}."""
+        out = {}
+        c = Conn(self.addr(name), 5.0)
+        try:
+            start = 1
+            while True:
+                lines = c.request_until_end("READ %d 1000" % start)
+                msgs = [l for l in lines if l.startswith("MSG ")]
+                if any(l.startswith("ERR") for l in lines):
+                    raise RuntimeError("READ failed: %s" % lines)
+                for l in msgs:
+                    _, idx, term, *rest = l.split(" ", 3)
+                    out[int(idx)] = (int(term), rest[0] if rest else "")
+                if len(msgs) < 1000:
+                    break
+                start += 1000
+        finally:
+            c.close()
+        return out
+
+
+class Writer(threading.Thread):
+    """A client that sends PUTs with unique msgids continuously, following the
+    primary through the monitor, and records every acknowledgement."""
+
+    def __init__(self, cluster, tag="w", timeout=1.0):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.tag = tag
+        self.timeout = timeout
+        self.acks = []          # (monotonic time, msgid, index, payload)
+        self.errors = []
+        self.stop_flag = threading.Event()
+        self.seq = 0
+
+    def run(self):
+        conn = None
+        pending = None
+        while not self.stop_flag.is_set():
+            if pending is None:
+                self.seq += 1
+                msgid = "%s-%d" % (self.tag, self.seq)
+                pending = (msgid, "payload %s %d" % (self.tag, self.seq))
+            try:
+                if conn is None:
+                    w = self.cluster.who()
+                    if not w:
+                        time.sleep(0.002)
+                        continue
+                    conn = Conn(w[1], self.timeout)
+                r = conn.request("PUT %s %s" % pending)
+            except OSError:
+                if conn:
+                    conn.close()
+                conn = None
+                time.sleep(0.002)
+                continue
+            if r.startswith("OK "):
+                self.acks.append((time.monotonic(), pending[0], int(r.split()[1]), pending[1]))
+                pending = None
+            elif r.startswith("REDIRECT") or r.startswith("ERR"):
+                if not r.startswith("ERR NOREPLICAS") and not r.startswith("ERR NOLEASE") \
+                        and not r.startswith("ERR NOPRIMARY") and not r.startswith("ERR BUSY"):
+                    self.errors.append(r)
+                conn.close()
+                conn = None
+                time.sleep(0.002)
+            else:
+                self.errors.append(r)
+        if conn:
+            conn.close()
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(timeout=10)
+
+    def first_ack_after(self, t):
+        for a in self.acks:
+            if a[0] > t:
+                return a
+        return None
+
+
+def main(tests):
+    """Run the test named by argv[1] (or all) and exit 0/1/77."""
+    name = sys.argv[1] if len(sys.argv) > 1 else None
+    selected = {name: tests[name]} if name else tests
+    for n, fn in selected.items():
+        print("== %s" % n, flush=True)
+        fn()
+    sys.exit(0)

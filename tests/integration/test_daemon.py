@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Daemon behaviour without a cluster failure: socket activation and
+sd_notify, and hostile input on every port. Run one: test_daemon.py NAME."""
+import os
+import random
+import resource
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+from fusiontest import SERVER_BIN, MONITOR_BIN, SKIP, Cluster, Conn, Writer, free_port, main, wait_for
+
+
+class NotifyReceiver:
+    """An AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.settimeout(0.05)
+        self.messages = []   # (pid, {key: value})
+
+    def poll(self):
+        while True:
+            try:
+                data, anc, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(64))
+            except (socket.timeout, BlockingIOError):
+                return
+            pid = None
+            for level, typ, payload in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("iII", payload[:12])[0]
+            kv = {}
+            for line in data.decode(errors="replace").split("\n"):
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    kv[k] = v
+            self.messages.append((pid, kv))
+
+    def seen(self, key, value=None):
+        self.poll()
+        return [m for m in self.messages if key in m[1] and (value is None or m[1][key] == value)]
+
+
+def t_socket_activation():
+    if not shutil.which("systemd-socket-activate"):
+        print("systemd-socket-activate not installed")
+        raise SystemExit(SKIP)
+    c = Cluster()
+    ok = False
+    procs = []
+    try:
+        d = tempfile.mkdtemp(prefix="fusion-notify-")
+        rx = NotifyReceiver(os.path.join(d, "notify"))
+        env = dict(os.environ, NOTIFY_SOCKET=rx.path, WATCHDOG_USEC="500000", ASAN_OPTIONS="detect_leaks=0")
+        # the monitor, with both of its endpoints passed by name
+        mon_hb = "127.0.0.1:%d" % c.monitor_port
+        mon_api = "127.0.0.1:%d" % c.client_api_port
+        procs.append(subprocess.Popen(
+            ["systemd-socket-activate", "-l", mon_hb, "-l", mon_api, "--fdname=heartbeat:client",
+             "-E", "NOTIFY_SOCKET", "-E", "WATCHDOG_USEC", "-E", "ASAN_OPTIONS", MONITOR_BIN, "--config", c.conf],
+            env=env, stdout=open(os.path.join(c.dir, "monitor.log"), "ab"), stderr=subprocess.STDOUT))
+        srv = subprocess.Popen(
+            ["systemd-socket-activate", "-l", c.addr("primary"), "--fdname=client",
+             "-E", "NOTIFY_SOCKET", "-E", "WATCHDOG_USEC", "-E", "ASAN_OPTIONS",
+             SERVER_BIN, "--config", c.conf, "--name", "primary"],
+            env=env, stdout=open(os.path.join(c.dir, "primary.log"), "ab"), stderr=subprocess.STDOUT)
+        procs.append(srv)
+        # systemd-socket-activate execs on the first connection: connect, then talk
+        def pong():
+            try:
+                conn = Conn(c.addr("primary"), 2.0)
+            except OSError:
+                return None
+            try:
+                r = conn.request("PING")
+            finally:
+                conn.close()
+            return r if r.startswith("PONG primary ") else None
+        r = wait_for(pong, 10, "PONG on the passed socket")
+        wait_for(lambda: rx.seen("READY", "1"), 5, "READY=1")
+        wait_for(lambda: rx.seen("STATUS"), 5, "STATUS=")
+        wait_for(lambda: len(rx.seen("WATCHDOG", "1")) >= 2, 5, "two WATCHDOG=1 pings")
+        # wake the monitor (also activated on first connection) and check its notifications
+        def who():
+            try:
+                return Conn(mon_api, 2.0).request("WHO")
+            except OSError:
+                return None
+        wait_for(who, 10, "the monitor to answer WHO on its passed socket")
+        pids = {m[0] for m in rx.seen("READY", "1")}
+        wait_for(lambda: len({m[0] for m in rx.seen("READY", "1")}) >= 2, 5, "READY=1 from the monitor too")
+        statuses = [m[1]["STATUS"] for m in rx.seen("STATUS")]
+        print("PING -> %s; READY from pids %s; STATUS lines: %s" % (r, sorted(pids), statuses[:4]))
+        assert srv.poll() is None
+        ok = True
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        c.cleanup(ok)
+
+
+def t_bad_input():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    c = Cluster()
+    ok = False
+    try:
+        c.start_all()
+        c.wait_primary()
+        c.wait_writable()
+        writer = Writer(c, "good")
+        writer.start()
+        wait_for(lambda: len(writer.acks) >= 5, 10, "writes before the attack")
+        ports = [c.addr(n) for n in c.names] + ["127.0.0.1:%d" % c.monitor_port, c.api()]
+        rnd = random.Random(1234)
+        idle = []
+        for addr in ports:
+            host, port = addr.rsplit(":", 1)
+            # garbage, binary junk and NUL bytes
+            for _ in range(20):
+                s = socket.create_connection((host, int(port)), timeout=2)
+                s.sendall(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 3000))) + b"\n")
+                s.close()
+            # a 10 MB line
+            s = socket.create_connection((host, int(port)), timeout=5)
+            try:
+                chunk = b"A" * 65536
+                for _ in range(160):
+                    s.sendall(chunk)
+                s.sendall(b"\n")
+            except OSError:
+                pass  # the peer may close an over-long line's connection
+            s.close()
+            # half a line, then close
+            s = socket.create_connection((host, int(port)), timeout=2)
+            s.sendall(b"SEND half a li")
+            s.close()
+            # 500 idle connections
+            for _ in range(500):
+                try:
+                    idle.append(socket.create_connection((host, int(port)), timeout=2))
+                except OSError:
+                    break
+            n = len(writer.acks)
+            wait_for(lambda: len(writer.acks) >= n + 3, 10, "the good client to keep writing during %s" % addr)
+        # a well-formed request still works on each server while 2500 idle connections are open
+        for name in c.names:
+            p = c.ping(name)
+            assert p and p[0] == name, (name, p)
+        # protocol errors on a live connection leave it usable
+        conn = Conn(c.addr(c.who()[0]))
+        assert conn.request("FOO").startswith("ERR BADCMD"), "unknown verb"
+        assert conn.request("GET 0").startswith("ERR BADCMD"), "index 0"
+        assert conn.request("SEND " + "x" * 70000).startswith("ERR TOOLONG"), "too long"
+        assert conn.request("PING").startswith("PONG"), "still usable"
+        conn.close()
+        for s in idle:
+            s.close()
+        n = len(writer.acks)
+        wait_for(lambda: len(writer.acks) >= n + 5, 10, "writes after the attack")
+        writer.stop()
+        for k in ["monitor"] + c.names:
+            assert c.alive(k), "%s died" % k
+        assert not writer.errors, writer.errors
+        print("every daemon alive; the good client got %d OKs during the attack; %d idle connections held"
+              % (len(writer.acks), len(idle)))
+        ok = True
+    finally:
+        c.cleanup(ok)
+
+
+main({"socket-activation": t_socket_activation, "bad-input": t_bad_input})
