@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * client-bench — `fusion-client bench`: N non-blocking connections to the
+ * primary in one poll() loop, each keeping up to K PUTs outstanding, with
+ * throughput and latency percentiles; and --continuous, one PUT at a time
+ * with retries, reporting the largest gap between consecutive OKs (the
+ * failover time a client sees).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client-commands.h"
+
+typedef struct BenchConn {
+        Conn *conn;
+        Buf out;
+        usec_t *sent_at;       /* ring of K send times */
+        unsigned head, outstanding;
+        uint64_t quota, sent, done;
+        unsigned id;
+        bool dead;
+} BenchConn;
+
+typedef struct Bench {
+        const BenchOptions *o;
+        BenchConn *conns;
+        uint64_t *lat;         /* latencies in usec, one per OK */
+        uint64_t n_lat, errors;
+        char *payload;
+        usec_t start;
+        bool error_printed;
+} Bench;
+
+static void bench_error(Bench *b, const char *what) {
+        b->errors++;
+        if (!b->error_printed)
+                fprintf(stderr, "bench: %s (further errors are only counted)\n", what);
+        b->error_printed = true;
+}
+
+static int bench_queue(Bench *b, BenchConn *bc) {
+        while (!bc->dead && bc->outstanding < b->o->pipeline && bc->sent < bc->quota) {
+                int r = buf_printf(&bc->out, "PUT bench-%ld-%" PRIu64 "-%u-%" PRIu64 " %s\n", (long) getpid(),
+                                   (uint64_t) b->start, bc->id, bc->sent, b->payload);
+                if (r < 0)
+                        return r;
+                bc->sent_at[(bc->head + bc->outstanding) % b->o->pipeline] = now_usec();
+                bc->outstanding++;
+                bc->sent++;
+        }
+        return 0;
+}
+
+static void bench_kill(Bench *b, BenchConn *bc, const char *why) {
+        if (!b->error_printed)
+                fprintf(stderr, "bench: connection lost: %s\n", why);
+        b->error_printed = true;
+        b->errors += bc->outstanding + (bc->quota - bc->sent);
+        bc->dead = true;
+        bc->outstanding = 0;
+}
+
+static void bench_on_readable(Bench *b, BenchConn *bc) {
+        char *line;
+        size_t len;
+        int r;
+
+        r = line_reader_fill(&bc->conn->lr, bc->conn->fd);
+        if (r == 0 || (r < 0 && r != -EAGAIN && r != -EINTR && r != -ENOBUFS)) {
+                bench_kill(b, bc, r == 0 ? "connection closed" : strerror(-r));
+                return;
+        }
+        while (!bc->dead && line_reader_next(&bc->conn->lr, &line, &len) > 0) {
+                if (bc->outstanding == 0) {
+                        bench_kill(b, bc, "unexpected reply");
+                        return;
+                }
+                usec_t t = bc->sent_at[bc->head];
+                bc->head = (bc->head + 1) % b->o->pipeline;
+                bc->outstanding--;
+                bc->done++;
+                if (strncmp(line, "OK", 2) == 0)
+                        b->lat[b->n_lat++] = now_usec() - t;
+                else
+                        bench_error(b, line);
+        }
+}
+
+static int bench_flush(BenchConn *bc) {
+        while (bc->out.len > 0) {
+                ssize_t k = send(bc->conn->fd, bc->out.data, bc->out.len, MSG_NOSIGNAL);
+                if (k < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : negative_errno();
+                buf_consume(&bc->out, (size_t) k);
+        }
+        return 0;
+}
+
+static void bench_report(Bench *b, usec_t elapsed) {
+        const BenchOptions *o = b->o;
+        uint64_t total = o->messages;
+        double secs = (double) elapsed / (double) USEC_PER_SEC;
+        double ops = secs > 0 ? (double) b->n_lat / secs : 0;
+        uint64_t p50, p99, max;
+
+        sort_u64(b->lat, b->n_lat);
+        p50 = percentile_u64(b->lat, b->n_lat, 50);
+        p99 = percentile_u64(b->lat, b->n_lat, 99);
+        max = b->n_lat ? b->lat[b->n_lat - 1] : 0;
+
+        printf("%-8s %-8s %-8s %-10s %-8s %-12s %-10s %-10s %-10s\n", "CLIENTS", "PIPELINE", "SIZE", "MSGS",
+               "ERRORS", "OPS/S", "P50_US", "P99_US", "MAX_US");
+        printf("%-8u %-8u %-8zu %-10" PRIu64 " %-8" PRIu64 " %-12.0f %-10" PRIu64 " %-10" PRIu64 " %-10" PRIu64 "\n",
+               o->clients, o->pipeline, o->size, total, b->errors, ops, p50, p99, max);
+        printf("bench clients=%u size=%zu msgs=%" PRIu64 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64
+               " max_us=%" PRIu64 " pipeline=%u errors=%" PRIu64 "\n",
+               o->clients, o->size, b->n_lat, ops, p50, p99, max, o->pipeline, b->errors);
+        fflush(stdout);
+}
+
+static int bench_connect(Client *c, Bench *b) {
+        const char *addr = c->opts.server;
+        int r;
+
+        if (!addr) {
+                r = client_who(c, &c->primary);
+                if (r <= 0) {
+                        fprintf(stderr, "bench: %s\n", c->last_error);
+                        return -EHOSTUNREACH;
+                }
+                addr = c->primary.address;
+        }
+        for (unsigned i = 0; i < b->o->clients; i++) {
+                BenchConn *bc = &b->conns[i];
+
+                bc->id = i;
+                bc->quota = b->o->messages / b->o->clients + (i < b->o->messages % b->o->clients ? 1 : 0);
+                bc->sent_at = calloc(b->o->pipeline, sizeof(usec_t));
+                if (!bc->sent_at)
+                        return -ENOMEM;
+                r = conn_open(addr, c->opts.timeout_ms, c->max_line, &bc->conn);
+                if (r < 0) {
+                        fprintf(stderr, "bench: cannot connect to %s: %s\n", addr, strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int bench_loop(Client *c, Bench *b) {
+        const BenchOptions *o = b->o;
+        _cleanup_(freep) struct pollfd *pfds = calloc(o->clients, sizeof(struct pollfd));
+        usec_t last_progress = now_usec();
+        uint64_t last_done = 0;
+
+        if (!pfds)
+                return -ENOMEM;
+        for (;;) {
+                uint64_t done = 0;
+                bool active = false;
+                int r;
+
+                for (unsigned i = 0; i < o->clients; i++) {
+                        BenchConn *bc = &b->conns[i];
+
+                        r = bench_queue(b, bc);
+                        if (r < 0)
+                                return r;
+                        if (!bc->dead && bench_flush(bc) < 0)
+                                bench_kill(b, bc, "write failed");
+                        pfds[i] = (struct pollfd){ .fd = bc->dead ? -1 : bc->conn->fd, .events = POLLIN };
+                        if (bc->out.len > 0)
+                                pfds[i].events |= POLLOUT;
+                        done += bc->done;
+                        if (!bc->dead && (bc->outstanding > 0 || bc->sent < bc->quota))
+                                active = true;
+                }
+                if (!active)
+                        return 0;
+                if (done != last_done) {
+                        last_done = done;
+                        last_progress = now_usec();
+                } else if (now_usec() - last_progress > (usec_t) c->opts.deadline_ms * USEC_PER_MSEC) {
+                        fprintf(stderr, "bench: no reply for %d ms, giving up\n", c->opts.deadline_ms);
+                        return -ETIMEDOUT;
+                }
+
+                r = poll(pfds, o->clients, 100);
+                if (r < 0 && errno != EINTR)
+                        return negative_errno();
+                for (unsigned i = 0; r > 0 && i < o->clients; i++)
+                        if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
+                                bench_on_readable(b, &b->conns[i]);
+        }
+}
+
+static int bench_continuous(Client *c, const BenchOptions *o) {
+        usec_t start = now_usec(), end = start + o->duration_ms * USEC_PER_MSEC, last_ok = 0, max_gap = 0;
+        usec_t max_gap_at = 0;
+        uint64_t oks = 0, failed = 0;
+        _cleanup_(freep) char *payload = malloc(o->size + 1);
+        MsgidGen g;
+
+        if (!payload)
+                return EXIT_REQUEST_FAILED;
+        memset(payload, 'x', o->size);
+        payload[o->size] = 0;
+        msgid_gen_init(&g);
+
+        while (now_usec() < end) {
+                char id[MSGID_MAX_LEN + 1];
+                uint64_t index;
+                int r;
+
+                if (msgid_gen_next(&g, id, sizeof(id)) < 0)
+                        return EXIT_REQUEST_FAILED;
+                r = client_put(c, id, payload, o->size, &index);
+                if (r < 0) {
+                        failed++;
+                        if (!c->opts.quiet)
+                                fprintf(stderr, "bench: %s\n", c->last_error);
+                        if (r == -EBADMSG)
+                                return EXIT_REQUEST_FAILED;
+                        continue;
+                }
+                usec_t t = now_usec();
+                if (last_ok > 0 && t - last_ok > max_gap) {
+                        max_gap = t - last_ok;
+                        max_gap_at = now_realtime_usec();
+                }
+                last_ok = t;
+                oks++;
+        }
+
+        char ts[32] = "-";
+        if (max_gap_at > 0)
+                (void) format_iso8601_ms(ts, sizeof(ts), max_gap_at);
+        printf("bench continuous size=%zu msgs=%" PRIu64 " failed=%" PRIu64 " duration_ms=%" PRIu64
+               " max_gap_ms=%.3f max_gap_end=%s\n",
+               o->size, oks, failed, (now_usec() - start) / USEC_PER_MSEC, (double) max_gap / USEC_PER_MSEC, ts);
+        fflush(stdout);
+        return oks > 0 && failed == 0 ? 0 : EXIT_REQUEST_FAILED;
+}
+
+int cmd_bench(Client *c, const BenchOptions *o) {
+        Bench b = { .o = o };
+        int r, ret;
+
+        if (o->size > c->config->max_message_bytes) {
+                fprintf(stderr, "bench: --size %zu is larger than max_message_bytes (%" PRIu64 ")\n", o->size,
+                        c->config->max_message_bytes);
+                return EXIT_USAGE;
+        }
+        if (o->continuous)
+                return bench_continuous(c, o);
+
+        b.start = now_realtime_usec();
+        b.conns = calloc(o->clients, sizeof(BenchConn));
+        b.lat = calloc(o->messages ? o->messages : 1, sizeof(uint64_t));
+        b.payload = malloc(o->size + 1);
+        if (!b.conns || !b.lat || !b.payload) {
+                ret = EXIT_REQUEST_FAILED;
+                goto finish;
+        }
+        memset(b.payload, 'x', o->size);
+        b.payload[o->size] = 0;
+
+        r = bench_connect(c, &b);
+        if (r < 0) {
+                ret = r == -EHOSTUNREACH ? EXIT_NO_PRIMARY : EXIT_REQUEST_FAILED;
+                goto finish;
+        }
+        usec_t t0 = now_usec();
+        r = bench_loop(c, &b);
+        bench_report(&b, now_usec() - t0);
+        ret = r < 0 || b.errors > 0 ? EXIT_REQUEST_FAILED : 0;
+
+finish:
+        for (unsigned i = 0; b.conns && i < o->clients; i++) {
+                conn_free(b.conns[i].conn);
+                buf_done(&b.conns[i].out);
+                free(b.conns[i].sent_at);
+        }
+        free(b.conns);
+        free(b.lat);
+        free(b.payload);
+        return ret;
+}
