@@ -765,6 +765,52 @@ TEST(repl_format) {
         buf_done(&b);
 }
 
+/* ---- line length limits (documented in doc/protocol.md) -------------------- */
+
+TEST(limits) {
+        Buf b = {};
+        HbMessage m = { .type = HB_HEARTBEAT, .role = ROLE_PRIMARY, .term = UINT64_MAX, .index = UINT64_MAX,
+                        .lterm = UINT64_MAX, .commit = UINT64_MAX, .pid = UINT64_MAX, .seq = UINT64_MAX,
+                        .probe = UINT64_MAX };
+
+        /* The longest heartbeat-protocol line: 245 bytes + '\n' -> 256 is enough. */
+        memset(m.name, 'n', NAME_MAX_LEN);
+        m.name[NAME_MAX_LEN] = '\0';
+        ASSERT_OK(hb_message_format(&m, &b));
+        ASSERT_EQ_U64(b.len - 1, 245);
+        buf_clear(&b);
+
+        HbMessage f = { .type = HB_FOLLOW, .term = UINT64_MAX };
+        memset(f.primary, 'p', NAME_MAX_LEN);
+        memset(f.address, '1', HB_ADDRESS_MAX - 6);
+        memcpy(f.address + HB_ADDRESS_MAX - 6, ":65535", 7);
+        /* Not a valid address (too many digits), but any valid one is no longer. */
+        ASSERT_EQ_INT(hb_message_format(&f, &b), -EINVAL);
+        strcpy(f.address, "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535");
+        ASSERT_OK(hb_message_format(&f, &b));
+        ASSERT_TRUE(b.len - 1 - strlen(f.address) + HB_ADDRESS_MAX <= 245);
+        buf_clear(&b);
+
+        /* ENTRY adds at most 134 bytes to its payload. */
+        char id[MSGID_MAX_LEN];
+        memset(id, 'i', sizeof id);
+        ReplMessage e = { .type = REPL_ENTRY, .index = UINT64_MAX, .term = UINT64_MAX, .commit = UINT64_MAX,
+                          .msgid = id, .msgid_len = sizeof id, .payload = "x", .payload_len = 1 };
+        ASSERT_OK(repl_message_format(&e, &b));
+        ASSERT_EQ_U64(b.len - 1 - 1, 134);
+        buf_clear(&b);
+
+        /* The longest SYNC line: 2767 bytes. */
+        ReplMessage sy = { .type = REPL_SYNC, .term = UINT64_MAX, .index = UINT64_MAX,
+                           .n_segments = REPL_SEGMENTS_MAX };
+        memset(sy.name, 'n', NAME_MAX_LEN);
+        for (size_t i = 0; i < REPL_SEGMENTS_MAX; i++)
+                sy.segments[i] = (LogSegment) { .term = UINT64_MAX - 63 + i, .first = UINT64_MAX - 63 + i };
+        ASSERT_OK(repl_message_format(&sy, &b));
+        ASSERT_EQ_U64(b.len - 1, 2767);
+        buf_done(&b);
+}
+
 /* ---- random mutation loop --------------------------------------------------- */
 
 static uint64_t rng_state;
@@ -997,6 +1043,7 @@ int main(void) {
         RUN(repl_good);
         RUN(repl_errors);
         RUN(repl_format);
+        RUN(limits);
         RUN(fuzz);
         RUN(match_index);
         return 0;
