@@ -872,7 +872,8 @@ static size_t mutate(char *buf, size_t len, size_t cap) {
                         break;
                 case 3: { /* duplicate a chunk */
                         size_t from = len > 0 ? (size_t) (rng() % len) : 0;
-                        size_t n = MIN((size_t) (rng() % 16), len - from);
+                        size_t want = (size_t) (rng() % 16);
+                        size_t n = MIN(want, len - from); /* MIN evaluates twice: no rng() in it */
 
                         if (len + n < cap) {
                                 memmove(buf + pos + n, buf + pos, len - pos);
