@@ -10,7 +10,8 @@
  *     or doubled space) is malformed, except where a payload or text takes
  *     the rest of the line;
  *   - numbers are strict unsigned decimal (no sign, no spaces, no overflow);
- *   - a NUL byte anywhere in the line makes it malformed.
+ *   - a NUL byte anywhere in the line makes it malformed (as does a '\n' in a
+ *     request line).
  * Parsers work in place: they may write NUL bytes into the line to terminate
  * fields (PUT terminates the msgid; reply_parse terminates name, role,
  * address, error code, key). A failed parse may leave the line modified.
@@ -222,6 +223,9 @@ int request_parse(char *line, size_t len, uint64_t max_message_bytes, Request *r
                 return request_fail(ERRC_TOOLONG, "line too long", ret_code, ret_reason);
         if (len > 0 && memchr(line, '\0', len))
                 return request_fail(ERRC_BADCMD, "NUL byte in line", ret_code, ret_reason);
+        /* Cannot come from the line reader, but a payload holding one could never be served. */
+        if (len > 0 && memchr(line, '\n', len))
+                return request_fail(ERRC_BADCMD, "line break in line", ret_code, ret_reason);
 
         sp = len > 0 ? memchr(line, ' ', len) : NULL;
         verb_len = sp ? (size_t) (sp - line) : len;

@@ -451,6 +451,7 @@ TEST(huge_line_socketpair) {
                         left -= k;
                 }
                 write_all(fds[1], "\ngood two\r\n", 11);
+                free(chunk);
                 _exit(0);
         }
         safe_close(fds[1]);

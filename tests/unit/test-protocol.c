@@ -158,6 +158,8 @@ TEST(send) {
         expect_bad("SENDhi");
         expect_bad_n("SEND a\0b", 8, MAX_MSG, ERRC_BADCMD);
         expect_bad_n("SEND ab\0", 8, MAX_MSG, ERRC_BADCMD);
+        expect_bad("SEND a\nb");
+        expect_bad("PUT id a\nb");
 }
 
 TEST(put) {
