@@ -114,7 +114,7 @@ static void bench_report(Bench *b, usec_t elapsed) {
         p99 = percentile_u64(b->lat, b->n_lat, 99);
         max = b->n_lat ? b->lat[b->n_lat - 1] : 0;
 
-        printf("%-8s %-8s %-8s %-10s %-8s %-12s %-10s %-10s %-10s\n", "CLIENTS", "PIPELINE", "SIZE", "MSGS",
+        printf("%-8s %-8s %-8s %-10s %-8s %-12s %-10s %-10s %s\n", "CLIENTS", "PIPELINE", "SIZE", "MSGS",
                "ERRORS", "OPS/S", "P50_US", "P99_US", "MAX_US");
         printf("%-8u %-8u %-8zu %-10" PRIu64 " %-8" PRIu64 " %-12.0f %-10" PRIu64 " %-10" PRIu64 " %-10" PRIu64 "\n",
                o->clients, o->pipeline, o->size, total, b->errors, ops, p50, p99, max);

@@ -29,12 +29,11 @@ int msgid_gen_next(MsgidGen *g, char *buf, size_t size) {
 
 static void print_failure(Client *c, const char *what, int r) {
         if (r == -ETIMEDOUT)
-                fprintf(stderr, "%s: gave up after %d ms: %s\n", what, c->opts.deadline_ms,
-                        c->last_error[0] ? c->last_error : "timed out");
-        else if (c->last_error[0] && (r == -EBADMSG || r == -ETIMEDOUT))
+                fprintf(stderr, "%s: gave up: %s\n", what, c->last_error[0] ? c->last_error : "timed out");
+        else if (c->last_error[0])
                 fprintf(stderr, "%s: %s\n", what, c->last_error);
         else
-                fprintf(stderr, "%s: %s%s%s\n", what, strerror(-r), c->last_error[0] ? ": " : "", c->last_error);
+                fprintf(stderr, "%s: %s\n", what, strerror(-r));
 }
 
 /* Send one message; prints "OK <index>" or the error. Returns 0 or -errno. */

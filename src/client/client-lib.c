@@ -222,12 +222,12 @@ static int client_attempt(Client *c, const char *req, size_t req_len, usec_t dea
  * -EBADMSG = permanent. */
 static int client_handle_reply(Client *c, const Reply *rep, unsigned *redirects) {
         if (rep->type == REPLY_REDIRECT) {
+                /* rep points into the connection's buffer: copy before dropping it */
                 client_fail(c, CLIENT_FAIL_NO_PRIMARY, "%s redirects to %s", c->server->address, rep->address);
+                snprintf(c->target, sizeof(c->target), "%s", rep->address);
                 client_drop_server(c);
-                if (c->opts.server || ++*redirects <= 3) {
-                        snprintf(c->target, sizeof(c->target), "%s", rep->address);
+                if (c->opts.server || ++*redirects <= 3)
                         return 1;
-                }
                 c->target[0] = 0;   /* redirect loop: ask the monitor after a pause */
                 return 0;
         }

@@ -287,7 +287,9 @@ int main(int argc, char *argv[]) {
                 return cmd_status(c);
         if (strcmp(verb, "watch") == 0)
                 return client_watch(c, 0) < 0 ? EXIT_REQUEST_FAILED : 0;
-        if (check_name(c, argv[optind + 1]) < 0)
+        /* promote: the monitor knows the names even when no config is installed here */
+        bool check = strcmp(verb, "promote") != 0 || c->config->n_servers > 0;
+        if (check && check_name(c, argv[optind + 1]) < 0)
                 return EXIT_USAGE;
         if (strcmp(verb, "promote") == 0)
                 return cmd_promote(c, argv[optind + 1]);
