@@ -116,7 +116,7 @@ static void bench_report(Bench *b, usec_t elapsed) {
 
         printf("%-8s %-8s %-8s %-10s %-8s %-12s %-10s %-10s %s\n", "CLIENTS", "PIPELINE", "SIZE", "MSGS",
                "ERRORS", "OPS/S", "P50_US", "P99_US", "MAX_US");
-        printf("%-8u %-8u %-8zu %-10" PRIu64 " %-8" PRIu64 " %-12.0f %-10" PRIu64 " %-10" PRIu64 " %-10" PRIu64 "\n",
+        printf("%-8u %-8u %-8zu %-10" PRIu64 " %-8" PRIu64 " %-12.0f %-10" PRIu64 " %-10" PRIu64 " %" PRIu64 "\n",
                o->clients, o->pipeline, o->size, total, b->errors, ops, p50, p99, max);
         printf("bench clients=%u size=%zu msgs=%" PRIu64 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64
                " max_us=%" PRIu64 " pipeline=%u errors=%" PRIu64 "\n",
