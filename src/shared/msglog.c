@@ -1,2 +1,787 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder until the module lands */
+/*
+ * msglog — the on-disk message log (format and recovery rules in
+ * doc/storage.md). The file is the truth; in memory we keep, per index, the
+ * record's offset, term, flags and msgid (in one string arena), the term
+ * segments, and an open-addressing msgid -> index table (linear probing,
+ * backward-shift deletion). Appends are one pwritev() at the end of the file;
+ * a write that fails half-way is cut off again, so a live process never
+ * leaves a torn record behind.
+ */
+
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "macro.h"
+#include "msglog.h"
+#include "util.h"
+
+#define FILE_HEADER_SIZE 16
+#define FILE_VERSION 1u
+#define REC_HEADER_SIZE 32
+#define REC_CRC_START 8                      /* the crc covers bytes 8.. of a record */
+#define REC_MAGIC "FUSR"
+#define MSGLOG_PAYLOAD_MAX (64u * 1024u * 1024u)
+#define MSGLOG_KNOWN_FLAGS MSGLOG_FLAG_TERM_START
+
+typedef struct Entry {
+        uint64_t offset;        /* of the record header in the file */
+        uint64_t term;
+        uint64_t msgid_off;     /* into MsgLog.msgids */
+        uint32_t msgid_hash;
+        uint8_t msgid_len;
+        uint8_t flags;
+} Entry;
+
+struct MsgLog {
+        int fd;
+        char *path;
+        uint64_t size;          /* file size == where the next record goes */
+        uint64_t synced;        /* highest index known durable */
+        int error;              /* sticky: after a failed fdatasync or a failed rollback */
+
+        Entry *entries;         /* entries[i] is record i + 1 */
+        size_t n_entries, n_entries_alloc;
+
+        char *msgids;           /* msgid bytes of all records, in index order, no separators */
+        size_t msgids_len, msgids_alloc;
+
+        uint64_t *slots;        /* msgid table: record index, 0 = empty; size a power of two */
+        size_t n_slots, n_slots_used;
+
+        LogSegment *segments;
+        size_t n_segments, n_segments_alloc;
+};
+
+typedef struct RecHeader {
+        char magic[4];
+        uint32_t crc;
+        uint64_t index;
+        uint64_t term;
+        uint32_t payload_len;
+        uint8_t msgid_len;
+        uint8_t flags;
+        uint16_t reserved;
+} RecHeader;
+
+static void file_header_make(uint8_t h[static FILE_HEADER_SIZE]) {
+        uint32_t v = htole32(FILE_VERSION);
+
+        memset(h, 0, FILE_HEADER_SIZE);
+        memcpy(h, "FUSIONLOG", 9);
+        memcpy(h + 12, &v, 4);
+}
+
+static void rec_header_decode(const uint8_t *p, RecHeader *h) {
+        memcpy(h->magic, p, 4);
+        memcpy(&h->crc, p + 4, 4);
+        memcpy(&h->index, p + 8, 8);
+        memcpy(&h->term, p + 16, 8);
+        memcpy(&h->payload_len, p + 24, 4);
+        h->msgid_len = p[28];
+        h->flags = p[29];
+        memcpy(&h->reserved, p + 30, 2);
+        h->crc = le32toh(h->crc);
+        h->index = le64toh(h->index);
+        h->term = le64toh(h->term);
+        h->payload_len = le32toh(h->payload_len);
+        h->reserved = le16toh(h->reserved);
+}
+
+/* Everything but the crc, which is computed over the encoded bytes. */
+static void rec_header_encode(uint8_t *p, uint64_t index, uint64_t term, uint32_t payload_len,
+                              uint8_t msgid_len, uint8_t flags) {
+        uint64_t i = htole64(index), t = htole64(term);
+        uint32_t n = htole32(payload_len);
+
+        memcpy(p, REC_MAGIC, 4);
+        memset(p + 4, 0, 4);
+        memcpy(p + 8, &i, 8);
+        memcpy(p + 16, &t, 8);
+        memcpy(p + 24, &n, 4);
+        p[28] = msgid_len;
+        p[29] = flags;
+        p[30] = p[31] = 0;
+}
+
+static void rec_header_set_crc(uint8_t *p, uint32_t crc) {
+        uint32_t c = htole32(crc);
+        memcpy(p + 4, &c, 4);
+}
+
+/* Is there an intact record at off: magic, reserved field, sane lengths,
+ * inside the file, checksum? NULL if so, else why not. */
+static const char *rec_check_intact(const uint8_t *base, uint64_t size, uint64_t off, RecHeader *ret) {
+        RecHeader h;
+
+        if (size - off < REC_HEADER_SIZE)
+                return "incomplete record header";
+        rec_header_decode(base + off, &h);
+        if (memcmp(h.magic, REC_MAGIC, 4) != 0)
+                return "bad magic";
+        if (h.reserved != 0)
+                return "nonzero reserved field";
+        if (h.msgid_len > MSGID_MAX_LEN)
+                return "msgid length too large";
+        if (h.payload_len > MSGLOG_PAYLOAD_MAX)
+                return "payload length too large";
+        if (size - off - REC_HEADER_SIZE < (uint64_t) h.msgid_len + h.payload_len)
+                return "incomplete record";
+        if (crc32c(0, base + off + REC_CRC_START,
+                   REC_HEADER_SIZE - REC_CRC_START + (size_t) h.msgid_len + h.payload_len) != h.crc)
+                return "checksum mismatch";
+        *ret = h;
+        return NULL;
+}
+
+/* Where the next intact record after off starts, or UINT64_MAX if none does. */
+static uint64_t find_intact_after(const uint8_t *base, uint64_t size, uint64_t off) {
+        for (uint64_t q = off + 1; q < size && size - q >= REC_HEADER_SIZE; q++) {
+                const uint8_t *p = memmem(base + q, size - q, REC_MAGIC, 4);
+                RecHeader h;
+
+                if (!p)
+                        break;
+                q = (uint64_t) (p - base);
+                if (!rec_check_intact(base, size, q, &h))
+                        return q;
+        }
+        return UINT64_MAX;
+}
+
+static int grow(void **p, size_t *alloc, size_t need, size_t elsize) {
+        size_t n;
+        void *q;
+
+        if (need <= *alloc)
+                return 0;
+        n = MAX(need, MAX(*alloc * 2, (size_t) 64));
+        if (n > SIZE_MAX / elsize)
+                return -ENOMEM;
+        q = realloc(*p, n * elsize);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *alloc = n;
+        return 0;
+}
+
+static uint32_t msgid_hash(const char *s, size_t len) {
+        uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (uint8_t) s[i]) * 0x100000001b3ull;
+        return (uint32_t) (h ^ (h >> 32));
+}
+
+/* The slot holding msgid, or the empty slot where it would go. Table non-empty. */
+static size_t msgid_slot(const MsgLog *l, const char *id, size_t len, uint32_t hash, bool *ret_found) {
+        size_t mask = l->n_slots - 1;
+
+        for (size_t i = hash & mask;; i = (i + 1) & mask) {
+                const Entry *e;
+
+                if (l->slots[i] == 0) {
+                        *ret_found = false;
+                        return i;
+                }
+                e = &l->entries[l->slots[i] - 1];
+                if (e->msgid_hash == hash && e->msgid_len == len &&
+                    memcmp(l->msgids + e->msgid_off, id, len) == 0) {
+                        *ret_found = true;
+                        return i;
+                }
+        }
+}
+
+static int msgid_table_reserve(MsgLog *l, size_t need) {
+        size_t n = l->n_slots ? l->n_slots : 256;
+        uint64_t *old = l->slots;
+        size_t old_n = l->n_slots;
+
+        if (need * 2 <= l->n_slots)
+                return 0;
+        while (need * 2 > n)
+                n *= 2;
+        l->slots = calloc(n, sizeof(uint64_t));
+        if (!l->slots) {
+                l->slots = old;
+                return -ENOMEM;
+        }
+        l->n_slots = n;
+        for (size_t i = 0; i < old_n; i++) {
+                if (old[i] != 0) {
+                        const Entry *e = &l->entries[old[i] - 1];
+                        size_t j = e->msgid_hash & (n - 1);
+                        while (l->slots[j] != 0)
+                                j = (j + 1) & (n - 1);
+                        l->slots[j] = old[i];
+                }
+        }
+        free(old);
+        return 0;
+}
+
+static void msgid_table_delete(MsgLog *l, const Entry *e) {
+        size_t mask = l->n_slots - 1, i, j;
+        bool found;
+
+        i = msgid_slot(l, l->msgids + e->msgid_off, e->msgid_len, e->msgid_hash, &found);
+        assert(found);
+        l->slots[i] = 0;
+        l->n_slots_used--;
+        /* Backward shift: pull later members of the probe run into the hole
+         * unless their home slot lies cyclically in (hole, j]. */
+        for (j = (i + 1) & mask; l->slots[j] != 0; j = (j + 1) & mask) {
+                size_t home = l->entries[l->slots[j] - 1].msgid_hash & mask;
+                bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+                if (!stays) {
+                        l->slots[i] = l->slots[j];
+                        l->slots[j] = 0;
+                        i = j;
+                }
+        }
+}
+
+/* Make room for one more record so that adding it cannot fail. */
+static int reserve_one(MsgLog *l, size_t msgid_len) {
+        int r;
+
+        r = grow((void **) &l->entries, &l->n_entries_alloc, l->n_entries + 1, sizeof(Entry));
+        if (r < 0)
+                return r;
+        r = grow((void **) &l->segments, &l->n_segments_alloc, l->n_segments + 1, sizeof(LogSegment));
+        if (r < 0)
+                return r;
+        if (msgid_len == 0)
+                return 0;
+        r = grow((void **) &l->msgids, &l->msgids_alloc, l->msgids_len + msgid_len, 1);
+        if (r < 0)
+                return r;
+        return msgid_table_reserve(l, l->n_slots_used + 1);
+}
+
+/* Record the next index in memory; reserve_one() must have succeeded. */
+static void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, const char *msgid,
+                      size_t msgid_len, uint32_t hash) {
+        Entry *e = &l->entries[l->n_entries++];
+        uint64_t index = l->n_entries;
+
+        *e = (Entry){ .offset = offset, .term = term, .msgid_off = l->msgids_len, .msgid_hash = hash,
+                      .msgid_len = (uint8_t) msgid_len, .flags = flags };
+        if (msgid_len > 0) {
+                bool found;
+                size_t slot;
+
+                memcpy(l->msgids + l->msgids_len, msgid, msgid_len);
+                l->msgids_len += msgid_len;
+                slot = msgid_slot(l, msgid, msgid_len, hash, &found);
+                assert(!found);
+                l->slots[slot] = index;
+                l->n_slots_used++;
+        }
+        if (l->n_segments > 0 && l->segments[l->n_segments - 1].term == term)
+                l->segments[l->n_segments - 1].last = index;
+        else
+                l->segments[l->n_segments++] = (LogSegment){ .term = term, .first = index, .last = index };
+}
+
+static bool msgid_known(const MsgLog *l, const char *msgid, size_t len, uint32_t hash) {
+        bool found = false;
+
+        if (l->n_slots > 0)
+                (void) msgid_slot(l, msgid, len, hash, &found);
+        return found;
+}
+
+/* Why an intact record cannot be the next one, or NULL if it can. */
+static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const char *msgid) {
+        if (h->index != l->n_entries + 1)
+                return "unexpected index";
+        if (h->term == 0)
+                return "zero term";
+        if (h->term < msglog_last_term(l))
+                return "term goes backwards";
+        if (h->flags & ~MSGLOG_KNOWN_FLAGS)
+                return "unknown flags";
+        if (h->msgid_len > 0 && !msgid_is_valid(msgid, h->msgid_len))
+                return "invalid msgid";
+        if (h->msgid_len > 0 && msgid_known(l, msgid, h->msgid_len, msgid_hash(msgid, h->msgid_len)))
+                return "duplicate msgid";
+        return NULL;
+}
+
+_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                va_start(ap, fmt);
+                if (vasprintf(ret_error, fmt, ap) < 0)
+                        *ret_error = NULL;
+                va_end(ap);
+        }
+        return r;
+}
+
+MsgLog *msglog_free(MsgLog *l) {
+        if (!l)
+                return NULL;
+        safe_close(l->fd);
+        free(l->path);
+        free(l->entries);
+        free(l->msgids);
+        free(l->slots);
+        free(l->segments);
+        free(l);
+        return NULL;
+}
+
+DEFINE_CLEANUP(MsgLog, msglog_free);
+
+static int fsync_dir(const char *dir) {
+        _cleanup_(closep) int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return negative_errno();
+        if (fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int pwrite_full(int fd, const void *p, size_t n, uint64_t off) {
+        while (n > 0) {
+                ssize_t k = pwrite(fd, p, n, (off_t) off);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        return -EIO;
+                p = (const uint8_t *) p + k;
+                n -= (size_t) k;
+                off += (uint64_t) k;
+        }
+        return 0;
+}
+
+/* Open the file, creating it (with its header, durably) if missing. */
+static int open_file(MsgLog *l, const char *dir, char **ret_error) {
+        uint8_t h[FILE_HEADER_SIZE];
+        int r;
+
+        l->fd = open(l->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (l->fd >= 0 || errno != ENOENT)
+                return l->fd >= 0 ? 0 : fail(ret_error, negative_errno(), "%s: cannot open: %m", l->path);
+
+        l->fd = open(l->path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_CREAT | O_EXCL, 0640);
+        if (l->fd < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot create: %m", l->path);
+        file_header_make(h);
+        r = pwrite_full(l->fd, h, sizeof(h), 0);
+        if (r >= 0 && fsync(l->fd) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = fsync_dir(dir);
+        if (r < 0) {
+                (void) unlink(l->path);
+                return fail(ret_error, r, "%s: cannot create: %s", l->path, strerror(-r));
+        }
+        return 0;
+}
+
+/* Check the file header; a torn one (a prefix of the header, nothing more)
+ * is rewritten. */
+static int check_file_header(MsgLog *l, uint64_t size, MsgLogOpenInfo *info, char **ret_error) {
+        uint8_t want[FILE_HEADER_SIZE], have[FILE_HEADER_SIZE];
+        size_t n = (size_t) MIN(size, (uint64_t) FILE_HEADER_SIZE);
+        ssize_t k;
+        int r;
+
+        file_header_make(want);
+        k = pread(l->fd, have, n, 0);
+        if (k < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot read: %m", l->path);
+        if ((size_t) k != n)
+                return fail(ret_error, -EIO, "%s: short read of the file header", l->path);
+
+        if (size < FILE_HEADER_SIZE) {
+                if (memcmp(have, want, n) != 0)
+                        return fail(ret_error, -EBADMSG, "%s: not a fusion message log (bad file header)",
+                                    l->path);
+                r = ftruncate(l->fd, 0) < 0 ? negative_errno() : 0;
+                if (r >= 0)
+                        r = pwrite_full(l->fd, want, sizeof(want), 0);
+                if (r >= 0 && fsync(l->fd) < 0)
+                        r = negative_errno();
+                if (r < 0)
+                        return fail(ret_error, r, "%s: cannot rewrite the file header: %s", l->path,
+                                    strerror(-r));
+                if (size > 0)
+                        *info = (MsgLogOpenInfo){ .cut_offset = 0, .cut_bytes = size,
+                                                  .cut_reason = "incomplete file header" };
+                return 0;
+        }
+        if (memcmp(have, want, 12) != 0)
+                return fail(ret_error, -EBADMSG, "%s: not a fusion message log (bad file header)", l->path);
+        if (memcmp(have + 12, want + 12, 4) != 0) {
+                uint32_t v;
+                memcpy(&v, have + 12, 4);
+                return fail(ret_error, -EBADMSG, "%s: unsupported message log version %" PRIu32, l->path,
+                            le32toh(v));
+        }
+        return 0;
+}
+
+/* Load every record; stop at the first bad one and say where and why. */
+static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad, const char **ret_reason) {
+        uint64_t off = FILE_HEADER_SIZE;
+
+        while (off < size) {
+                const char *reason;
+                RecHeader h;
+
+                reason = rec_check_intact(base, size, off, &h);
+                if (!reason)
+                        reason = rec_check_fits(l, &h, (const char *) base + off + REC_HEADER_SIZE);
+                if (reason) {
+                        *ret_bad = off;
+                        *ret_reason = reason;
+                        return 0;
+                }
+                if (reserve_one(l, h.msgid_len) < 0)
+                        return -ENOMEM;
+                add_entry(l, off, h.term, h.flags, (const char *) base + off + REC_HEADER_SIZE, h.msgid_len,
+                          msgid_hash((const char *) base + off + REC_HEADER_SIZE, h.msgid_len));
+                off += REC_HEADER_SIZE + (uint64_t) h.msgid_len + h.payload_len;
+        }
+        *ret_bad = UINT64_MAX;
+        *ret_reason = NULL;
+        return 0;
+}
+
+static int load(MsgLog *l, uint64_t size, MsgLogOpenInfo *info, char **ret_error) {
+        const char *reason = NULL;
+        uint64_t bad = UINT64_MAX, next = UINT64_MAX;
+        void *map = NULL;
+        int r = 0;
+
+        if (size > FILE_HEADER_SIZE) {
+                if (size > SIZE_MAX)
+                        return fail(ret_error, -EFBIG, "%s: file too large to map", l->path);
+                map = mmap(NULL, (size_t) size, PROT_READ, MAP_PRIVATE, l->fd, 0);
+                if (map == MAP_FAILED)
+                        return fail(ret_error, negative_errno(), "%s: cannot map: %m", l->path);
+                (void) madvise(map, (size_t) size, MADV_SEQUENTIAL);
+                r = scan(l, map, size, &bad, &reason);
+                if (r >= 0 && bad != UINT64_MAX)
+                        next = find_intact_after(map, size, bad);
+                (void) munmap(map, (size_t) size);
+        }
+        if (r < 0)
+                return fail(ret_error, r, "%s: cannot load: %s", l->path, strerror(-r));
+
+        if (bad != UINT64_MAX && next != UINT64_MAX)
+                return fail(ret_error, -EBADMSG,
+                            "%s: corrupt record at offset %" PRIu64
+                            " (%s), followed by more data; refusing to open",
+                            l->path, bad, reason);
+        if (bad != UINT64_MAX) {
+                if (ftruncate(l->fd, (off_t) bad) < 0 || fsync(l->fd) < 0)
+                        return fail(ret_error, negative_errno(),
+                                    "%s: cannot cut the tail at offset %" PRIu64 ": %m", l->path, bad);
+                *info = (MsgLogOpenInfo){ .cut_offset = bad, .cut_bytes = size - bad, .cut_reason = reason };
+                size = bad;
+        } else if (fdatasync(l->fd) < 0) {
+                /* Whatever an earlier process left in the page cache is durable from here on. */
+                return fail(ret_error, negative_errno(), "%s: cannot sync: %m", l->path);
+        }
+        l->size = size;
+        return 0;
+}
+
+int msglog_open(const char *dir, MsgLog **ret, MsgLogOpenInfo *ret_info, char **ret_error) {
+        _cleanup_(msglog_freep) MsgLog *l = NULL;
+        MsgLogOpenInfo info = {};
+        struct stat st;
+        int r;
+
+        assert(dir);
+        assert(ret);
+
+        l = calloc(1, sizeof(MsgLog));
+        if (!l)
+                return -ENOMEM;
+        l->fd = -1;
+        if (asprintf(&l->path, "%s/%s", dir, MSGLOG_FILE) < 0) {
+                l->path = NULL;
+                return -ENOMEM;
+        }
+
+        r = mkdir_p(dir, 0750);
+        if (r < 0)
+                return fail(ret_error, r, "%s: cannot create directory: %s", dir, strerror(-r));
+        r = open_file(l, dir, ret_error);
+        if (r < 0)
+                return r;
+        if (fstat(l->fd, &st) < 0)
+                return fail(ret_error, negative_errno(), "%s: cannot stat: %m", l->path);
+        if (!S_ISREG(st.st_mode))
+                return fail(ret_error, -EBADMSG, "%s: not a regular file", l->path);
+
+        r = check_file_header(l, (uint64_t) st.st_size, &info, ret_error);
+        if (r < 0)
+                return r;
+        r = load(l, (uint64_t) MAX(st.st_size, (off_t) FILE_HEADER_SIZE), &info, ret_error);
+        if (r < 0)
+                return r;
+
+        l->synced = l->n_entries;
+        info.records = l->n_entries;
+        if (ret_info)
+                *ret_info = info;
+        if (ret_error)
+                *ret_error = NULL;
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+uint64_t msglog_last_index(const MsgLog *l) {
+        return l->n_entries;
+}
+
+uint64_t msglog_last_term(const MsgLog *l) {
+        return l->n_entries > 0 ? l->entries[l->n_entries - 1].term : 0;
+}
+
+int msglog_term_at(const MsgLog *l, uint64_t index, uint64_t *ret_term) {
+        if (index == 0 || index > l->n_entries)
+                return -ENOENT;
+        *ret_term = l->entries[index - 1].term;
+        return 0;
+}
+
+uint64_t msglog_synced_index(const MsgLog *l) {
+        return l->synced;
+}
+
+size_t msglog_segments(const MsgLog *l, const LogSegment **ret) {
+        *ret = l->segments;
+        return l->n_segments;
+}
+
+int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint64_t *ret_index) {
+        bool found;
+        size_t slot;
+
+        if (!msgid || msgid_len == 0 || msgid_len > MSGID_MAX_LEN || l->n_slots == 0)
+                return 0;
+        slot = msgid_slot(l, msgid, msgid_len, msgid_hash(msgid, msgid_len), &found);
+        if (!found)
+                return 0;
+        if (ret_index)
+                *ret_index = l->slots[slot];
+        return 1;
+}
+
+/* Write the whole record at the end; on any failure cut the file back. */
+static int write_record(MsgLog *l, struct iovec *iov, int n, size_t total) {
+        uint64_t off = l->size;
+        int r = 0;
+
+        while (total > 0) {
+                ssize_t k = pwritev(l->fd, iov, n, (off_t) off);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        r = k < 0 ? negative_errno() : -EIO;
+                        break;
+                }
+                off += (uint64_t) k;
+                total -= (size_t) k;
+                while (n > 0 && (size_t) k >= iov->iov_len) {
+                        k -= (ssize_t) iov->iov_len;
+                        iov++;
+                        n--;
+                }
+                if (n > 0) {
+                        iov->iov_base = (uint8_t *) iov->iov_base + k;
+                        iov->iov_len -= (size_t) k;
+                }
+        }
+        if (r < 0 && off > l->size && ftruncate(l->fd, (off_t) l->size) < 0)
+                l->error = negative_errno();   /* a torn record stays: refuse further writes */
+        return r;
+}
+
+int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const char *msgid,
+                  size_t msgid_len, const void *payload, size_t payload_len) {
+        uint8_t hdr[REC_HEADER_SIZE];
+        struct iovec iov[3];
+        uint32_t crc, hash = 0;
+        int n = 0, r;
+
+        assert(l);
+        assert(payload || payload_len == 0);
+
+        if (l->error < 0)
+                return l->error;
+        if (!msgid)
+                msgid_len = 0;
+        if (index != l->n_entries + 1 || term == 0 || term < msglog_last_term(l) ||
+            (flags & ~MSGLOG_KNOWN_FLAGS) || (msgid_len > 0 && !msgid_is_valid(msgid, msgid_len)))
+                return -EINVAL;
+        if (payload_len > MSGLOG_PAYLOAD_MAX)
+                return -EMSGSIZE;
+        if (msgid_len > 0) {
+                hash = msgid_hash(msgid, msgid_len);
+                if (msgid_known(l, msgid, msgid_len, hash))
+                        return -EEXIST;
+        }
+        r = reserve_one(l, msgid_len);
+        if (r < 0)
+                return r;
+
+        rec_header_encode(hdr, index, term, (uint32_t) payload_len, (uint8_t) msgid_len, flags);
+        crc = crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START);
+        crc = crc32c(crc, msgid, msgid_len);
+        crc = crc32c(crc, payload, payload_len);
+        rec_header_set_crc(hdr, crc);
+
+        iov[n++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+        if (msgid_len > 0)
+                iov[n++] = (struct iovec){ .iov_base = (void *) msgid, .iov_len = msgid_len };
+        if (payload_len > 0)
+                iov[n++] = (struct iovec){ .iov_base = (void *) payload, .iov_len = payload_len };
+        r = write_record(l, iov, n, sizeof(hdr) + msgid_len + payload_len);
+        if (r < 0)
+                return r;
+
+        add_entry(l, l->size, term, flags, msgid, msgid_len, hash);
+        l->size += sizeof(hdr) + msgid_len + payload_len;
+        return 0;
+}
+
+int msglog_sync(MsgLog *l) {
+        if (l->error < 0)
+                return l->error;
+        if (l->synced >= l->n_entries)
+                return 0;
+        if (fdatasync(l->fd) < 0) {
+                /* The kernel may have dropped the dirty pages: never claim them durable. */
+                l->error = negative_errno();
+                return l->error;
+        }
+        l->synced = l->n_entries;
+        return 0;
+}
+
+void log_record_done(LogRecord *r) {
+        if (!r)
+                return;
+        free(r->payload);
+        r->payload = NULL;
+        r->payload_len = 0;
+}
+
+int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
+        uint8_t hdr[REC_HEADER_SIZE];
+        char msgid[MSGID_MAX_LEN + 1];
+        _cleanup_(freep) char *payload = NULL;
+        const Entry *e;
+        uint64_t end, len;
+        size_t payload_len;
+        RecHeader h;
+        ssize_t k;
+
+        assert(l);
+        assert(ret);
+
+        if (index == 0 || index > l->n_entries)
+                return -ENOENT;
+        e = &l->entries[index - 1];
+        end = index < l->n_entries ? l->entries[index].offset : l->size;
+        len = end - e->offset;
+        if (len < REC_HEADER_SIZE + (uint64_t) e->msgid_len)
+                return -EBADMSG;
+        payload_len = (size_t) (len - REC_HEADER_SIZE - e->msgid_len);
+
+        payload = malloc(payload_len + 1);
+        if (!payload)
+                return -ENOMEM;
+        struct iovec iov[3] = {
+                { .iov_base = hdr, .iov_len = sizeof(hdr) },
+                { .iov_base = msgid, .iov_len = e->msgid_len },
+                { .iov_base = payload, .iov_len = payload_len },
+        };
+        do
+                k = preadv(l->fd, iov, 3, (off_t) e->offset);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+        if ((uint64_t) k != len)
+                return -EBADMSG;
+
+        rec_header_decode(hdr, &h);
+        if (memcmp(h.magic, REC_MAGIC, 4) != 0 || h.index != index || h.term != e->term ||
+            h.msgid_len != e->msgid_len || h.payload_len != payload_len || h.flags != e->flags)
+                return -EBADMSG;
+        if (crc32c(crc32c(crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START), msgid, h.msgid_len),
+                   payload, payload_len) != h.crc)
+                return -EBADMSG;
+
+        msgid[h.msgid_len] = 0;
+        payload[payload_len] = 0;
+        *ret = (LogRecord){ .index = index, .term = h.term, .flags = h.flags, .msgid_len = h.msgid_len,
+                            .payload = TAKE_PTR(payload), .payload_len = payload_len };
+        memcpy(ret->msgid, msgid, h.msgid_len + 1);
+        return 0;
+}
+
+int msglog_truncate_after(MsgLog *l, uint64_t index) {
+        uint64_t new_size;
+
+        assert(l);
+
+        if (l->error < 0)
+                return l->error;
+        if (index >= l->n_entries)
+                return 0;
+        new_size = l->entries[index].offset;
+        if (ftruncate(l->fd, (off_t) new_size) < 0)
+                return negative_errno();
+
+        /* The file is shorter now: forget the removed records whatever happens next. */
+        l->size = new_size;
+        while (l->n_entries > index) {
+                const Entry *e = &l->entries[l->n_entries - 1];
+                if (e->msgid_len > 0)
+                        msgid_table_delete(l, e);
+                l->msgids_len = e->msgid_off;
+                l->n_entries--;
+        }
+        while (l->n_segments > 0 && l->segments[l->n_segments - 1].first > index)
+                l->n_segments--;
+        if (l->n_segments > 0)
+                l->segments[l->n_segments - 1].last = index;
+        l->synced = MIN(l->synced, index);
+
+        if (fdatasync(l->fd) < 0) {
+                l->error = negative_errno();
+                return l->error;
+        }
+        l->synced = index;
+        return 0;
+}
