@@ -26,7 +26,6 @@
 #include "protocol.h"
 
 /* A request line may carry this much beyond its payload: verb, msgid, spaces. */
-#define REQUEST_LINE_OVERHEAD 80
 
 static const char *const err_code_table[_ERRC_MAX] = {
         [ERRC_BADCMD] = "BADCMD",
@@ -105,9 +104,23 @@ static const char *parse_no_args(char *args, size_t args_len, uint64_t max, Requ
         return args ? "unexpected argument" : NULL;
 }
 
+uint64_t request_line_max(uint64_t max_message_bytes) {
+        if (max_message_bytes > UINT64_MAX - REPLICATION_LINE_OVERHEAD)
+                return UINT64_MAX;
+        return MAX(max_message_bytes + REQUEST_LINE_OVERHEAD, (uint64_t) REQUEST_LINE_MIN);
+}
+
+uint64_t replication_line_max(uint64_t max_message_bytes) {
+        if (max_message_bytes > UINT64_MAX - REPLICATION_LINE_OVERHEAD)
+                return UINT64_MAX;
+        return MAX(max_message_bytes + REPLICATION_LINE_OVERHEAD, (uint64_t) REQUEST_LINE_MIN);
+}
+
 static const char *parse_send(char *args, size_t args_len, uint64_t max, Request *req, ErrCode *code) {
         if (!args || args_len == 0)
                 return "missing payload";
+        if (args[args_len - 1] == '\r')
+                return "payload ends in a carriage return";
         if (args_len > max) {
                 *code = ERRC_TOOLONG;
                 return "message too long";
@@ -131,6 +144,8 @@ static const char *parse_put(char *args, size_t args_len, uint64_t max, Request 
                 return "bad msgid";
         if (args_len - id_len - 1 == 0)
                 return "missing payload";
+        if (args[args_len - 1] == '\r')
+                return "payload ends in a carriage return";
         if (args_len - id_len - 1 > max) {
                 *code = ERRC_TOOLONG;
                 return "message too long";
@@ -218,8 +233,7 @@ int request_parse(char *line, size_t len, uint64_t max_message_bytes, Request *r
         assert(ret);
 
         /* Checked before anything else, so an over-long line costs nothing more. */
-        if (max_message_bytes <= UINT64_MAX - REQUEST_LINE_OVERHEAD &&
-            (uint64_t) len > max_message_bytes + REQUEST_LINE_OVERHEAD)
+        if ((uint64_t) len > request_line_max(max_message_bytes))
                 return request_fail(ERRC_TOOLONG, "line too long", ret_code, ret_reason);
         if (len > 0 && memchr(line, '\0', len))
                 return request_fail(ERRC_BADCMD, "NUL byte in line", ret_code, ret_reason);

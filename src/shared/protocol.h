@@ -63,11 +63,22 @@ typedef struct Request {
         size_t line_len;
 } Request;
 
+/* The longest line a server accepts on its client port (SYNC lines carry
+ * up to REPL_SEGMENTS_MAX segments, so never less than REQUEST_LINE_MIN),
+ * and the longest replication line a backup accepts (an ENTRY carries a
+ * msgid and three numbers besides the payload). Size line readers with these. */
+#define REQUEST_LINE_OVERHEAD 80
+#define REPLICATION_LINE_OVERHEAD 160
+#define REQUEST_LINE_MIN 4096
+uint64_t request_line_max(uint64_t max_message_bytes);
+uint64_t replication_line_max(uint64_t max_message_bytes);
+
 /* Parse one request line. len excludes the line ending. A line longer than
  * max_message_bytes + 80 or a payload longer than max_message_bytes gives
  * ERRC_TOOLONG; NUL bytes, unknown verbs, missing/extra arguments, bad
  * numbers (index 0 is bad: indexes start at 1) and bad msgids give
- * ERRC_BADCMD. On error returns -EINVAL with *ret_code and a static
+ * ERRC_BADCMD, and so does a payload ending in '\r' (it could not survive the
+ * "\r\n" line ending on the way to a backup). On error returns -EINVAL with *ret_code and a static
  * *ret_reason ("unknown command", "bad index", ...). */
 int request_parse(char *line, size_t len, uint64_t max_message_bytes, Request *ret, ErrCode *ret_code,
                   const char **ret_reason);

@@ -350,12 +350,17 @@ TEST(toolong) {
         expect_bad_n(s, len, MAX_MSG, ERRC_TOOLONG);
         free(s);
 
-        /* The whole line: max + 80 is looked at (here: a bad command), max + 81
-         * is TOOLONG before anything else, even with a NUL byte in it. */
-        s = make_line("", MAX_MSG + 80, &len);
+        /* The whole line: request_line_max() is looked at (here: a bad command),
+         * one more byte is TOOLONG before anything else, even with a NUL byte in it.
+         * The limit never drops below REQUEST_LINE_MIN, so SYNC lines always fit. */
+        ASSERT_EQ_U64(request_line_max(MAX_MSG), REQUEST_LINE_MIN);
+        ASSERT_EQ_U64(request_line_max(65536), 65536 + REQUEST_LINE_OVERHEAD);
+        ASSERT_EQ_U64(replication_line_max(65536), 65536 + REPLICATION_LINE_OVERHEAD);
+        ASSERT_EQ_U64(request_line_max(UINT64_MAX), UINT64_MAX);
+        s = make_line("", request_line_max(MAX_MSG), &len);
         expect_bad_n(s, len, MAX_MSG, ERRC_BADCMD);
         free(s);
-        s = make_line("", MAX_MSG + 81, &len);
+        s = make_line("", request_line_max(MAX_MSG) + 1, &len);
         expect_bad_n(s, len, MAX_MSG, ERRC_TOOLONG);
         s[3] = '\0';
         expect_bad_n(s, len, MAX_MSG, ERRC_TOOLONG);
@@ -369,6 +374,13 @@ TEST(toolong) {
         ASSERT_EQ_U64(len, MAX_MSG + 80);
         expect_bad_n(s, len, MAX_MSG, ERRC_TOOLONG); /* payload max + 11 */
         free(s);
+
+        /* A payload ending in a carriage return could not reach a backup intact. */
+        expect_bad_n("SEND ab\r", 8, MAX_MSG, ERRC_BADCMD);
+        expect_bad_n("PUT id ab\r", 10, MAX_MSG, ERRC_BADCMD);
+        req = parse_good_n("SEND a\rb", 8, MAX_MSG, &line);
+        ASSERT_EQ_U64(req.payload_len, 3);
+        free(line);
 
         /* A huge max_message_bytes does not overflow the line limit. */
         req = parse_good_n("SEND x", 6, UINT64_MAX, &line);
