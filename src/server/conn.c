@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * conn — client connections of fusion-server (see conn.h). Every reply goes
+ * through the connection's output buffer; while a write waits for its
+ * commit, later replies queue behind it in the connection's FIFO so that a
+ * pipelining client gets its answers in request order.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "log.h"
+#include "msglog.h"
+#include "replication-primary.h"
+#include "server-util.h"
+
+#define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
+#define OUTPUT_KEEP_CAP (256U * 1024U)
+
+static void conn_update_events(Conn *c);
+static void conn_process(Conn *c);
+
+static Pending *pending_free(Pending *p) {
+        if (!p)
+                return NULL;
+        buf_done(&p->reply);
+        free(p);
+        return NULL;
+}
+
+static Pending *conn_push(Conn *c, PendingType type) {
+        Pending *p;
+
+        p = calloc(1, sizeof(Pending));
+        if (!p)
+                return NULL;
+        p->type = type;
+        p->conn = c;
+        if (c->tail)
+                c->tail->next = p;
+        else
+                c->head = p;
+        c->tail = p;
+        c->n_pending++;
+        return p;
+}
+
+static void conn_pop(Conn *c) {
+        Pending *p = c->head;
+
+        c->head = p->next;
+        if (!c->head)
+                c->tail = NULL;
+        c->n_pending--;
+        pending_free(p);
+}
+
+/* Where an immediate reply goes: straight into the output when nothing is
+ * queued before it, else behind the queued requests. */
+static Buf *conn_reply_buf(Conn *c) {
+        Pending *p;
+
+        if (!c->head)
+                return &c->out;
+        if (c->tail->type == PENDING_REPLY)
+                return &c->tail->reply;
+        p = conn_push(c, PENDING_REPLY);
+        if (!p)
+                return NULL;
+        p->done = true;
+        return &p->reply;
+}
+
+size_t conn_output_size(const Conn *c) {
+        return c->out.len - c->out_pos;
+}
+
+Conn *conn_free(Conn *c) {
+        if (!c)
+                return NULL;
+        while (c->head)
+                conn_pop(c);
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->resume_source);
+        safe_close(c->fd);
+        line_reader_done(&c->lr);
+        buf_done(&c->out);
+        free(c);
+        return NULL;
+}
+
+void conn_kill(Conn *c) {
+        Manager *m = c->manager;
+
+        if (c->dead)
+                return;
+        c->dead = true;
+
+        if (c->is_replica)
+                replica_unlink(c);
+        for (Pending *p = c->head; p; p = p->next)
+                if (p->waiting)
+                        manager_unwait_write(m, p);
+
+        c->io = sd_event_source_disable_unref(c->io);
+        c->resume_source = sd_event_source_disable_unref(c->resume_source);
+        c->fd = safe_close(c->fd);
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                m->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        m->n_conns--;
+
+        c->prev = NULL;
+        c->next = m->dead_conns;
+        m->dead_conns = c;
+        manager_schedule_gc(m);
+}
+
+/* Reading stops while the client has this much unread output or queued requests. */
+static bool conn_input_blocked(const Conn *c) {
+        if (c->is_replica)
+                return false;
+        return conn_output_size(c) >= CONN_OUTPUT_HIGH || c->n_pending >= CONN_PENDING_MAX;
+}
+
+static int conn_on_resume(sd_event_source *s, void *userdata) {
+        Conn *c = userdata;
+
+        conn_process(c);
+        if (!c->dead)
+                conn_flush(c);
+        return 0;
+}
+
+static void conn_update_events(Conn *c) {
+        uint32_t ev = 0;
+        int r;
+
+        if (c->dead)
+                return;
+        if (!c->eof && !conn_input_blocked(c))
+                ev |= EPOLLIN;
+        if (conn_output_size(c) > 0)
+                ev |= EPOLLOUT;
+        if (ev == c->events)
+                return;
+
+        r = sd_event_source_set_io_events(c->io, ev);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to update connection events, closing: %m");
+                conn_kill(c);
+                return;
+        }
+
+        /* Resumed with complete lines already buffered: no EPOLLIN will announce them. */
+        if ((ev & EPOLLIN) && !(c->events & EPOLLIN) && line_reader_pending(&c->lr) > 0) {
+                if (!c->resume_source)
+                        r = sd_event_add_defer(c->manager->event, &c->resume_source, conn_on_resume, c);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->resume_source, SD_EVENT_ONESHOT);
+                if (r < 0) {
+                        conn_kill(c);
+                        return;
+                }
+        }
+        c->events = ev;
+}
+
+void conn_write(Conn *c) {
+        if (c->dead)
+                return;
+
+        while (c->out_pos < c->out.len) {
+                ssize_t n;
+
+                n = send(c->fd, c->out.data + c->out_pos, c->out.len - c->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        log_debug_errno(errno, "Failed to write to connection, closing: %m");
+                        conn_kill(c);
+                        return;
+                }
+                c->out_pos += (size_t) n;
+        }
+
+        if (c->out_pos == c->out.len) {
+                if (c->out.cap > OUTPUT_KEEP_CAP)
+                        buf_done(&c->out);
+                else
+                        buf_clear(&c->out);
+                c->out_pos = 0;
+        } else if (c->out_pos > OUTPUT_KEEP_CAP && c->out_pos * 2 > c->out.len) {
+                buf_consume(&c->out, c->out_pos);
+                c->out_pos = 0;
+        }
+
+        if (c->eof && !c->head && c->out.len == 0 && line_reader_pending(&c->lr) == 0) {
+                conn_kill(c);
+                return;
+        }
+        conn_update_events(c);
+}
+
+/* Stream a READ. Returns 1 when finished (END written), 0 when the output is full. */
+static int conn_stream_read(Conn *c, Pending *p) {
+        Manager *m = c->manager;
+        int r;
+
+        while (p->count > 0 && p->index <= m->commit_index) {
+                LogRecord rec = {};
+
+                if (conn_output_size(c) >= CONN_OUTPUT_HIGH)
+                        return 0;
+                r = msglog_read(m->log, p->index, &rec);
+                if (r < 0) {
+                        log_debug_errno(r, "Failed to read index %" PRIu64 ": %m", p->index);
+                        break;
+                }
+                r = reply_msg(&c->out, rec.index, rec.term, rec.payload, rec.payload_len);
+                log_record_done(&rec);
+                if (r < 0)
+                        return r;
+                p->index++;
+                p->count--;
+        }
+        r = reply_end(&c->out);
+        return r < 0 ? r : 1;
+}
+
+void conn_flush(Conn *c) {
+        int r;
+
+        if (c->dead)
+                return;
+
+        while (c->head) {
+                Pending *p = c->head;
+
+                if (p->type == PENDING_READ) {
+                        r = conn_stream_read(c, p);
+                        if (r < 0) {
+                                conn_kill(c);
+                                return;
+                        }
+                        if (r == 0)
+                                break;
+                } else if (!p->done)
+                        break;
+                else if (buf_append(&c->out, p->reply.data, p->reply.len) < 0) {
+                        conn_kill(c);
+                        return;
+                }
+                conn_pop(c);
+        }
+        conn_write(c);
+}
+
+void conn_flush_later(Conn *c) {
+        Manager *m = c->manager;
+
+        if (c->on_flush_list || c->dead)
+                return;
+        c->on_flush_list = true;
+        c->flush_next = m->flush_list;
+        m->flush_list = c;
+}
+
+void conn_flush_list_run(Manager *m) {
+        while (m->flush_list) {
+                Conn *c = m->flush_list;
+
+                m->flush_list = c->flush_next;
+                c->flush_next = NULL;
+                c->on_flush_list = false;
+                conn_flush(c);
+        }
+}
+
+void pending_finish(Pending *p) {
+        Conn *c = p->conn;
+
+        if (p->waiting)
+                manager_unwait_write(c->manager, p);
+        p->done = true;
+        conn_flush_later(c);
+}
+
+static int conn_info(Conn *c) {
+        Manager *m = c->manager;
+        const Config *cfg = m->config;
+        Buf *b = conn_reply_buf(c);
+        int r = 0;
+
+        if (!b)
+                return -ENOMEM;
+
+        r |= reply_kv(b, "name", "%s", m->self->name);
+        r |= reply_kv(b, "role", "%s", role_to_string(m->role));
+        r |= reply_kv(b, "term", "%" PRIu64, m->term);
+        r |= reply_kv(b, "last_index", "%" PRIu64, msglog_last_index(m->log));
+        r |= reply_kv(b, "last_term", "%" PRIu64, msglog_last_term(m->log));
+        r |= reply_kv(b, "commit_index", "%" PRIu64, m->commit_index);
+        r |= reply_kv(b, "primary", "%s", m->primary_name ?: "-");
+        r |= reply_kv(b, "primary_address", "%s", m->primary_address ?: "-");
+        r |= reply_kv(b, "lease_valid", "%s", manager_lease_valid(m) ? "yes" : "no");
+        r |= reply_kv(b, "replicas_in_sync", "%zu", manager_replicas_in_sync(m));
+        r |= reply_kv(b, "fsync", "%s", fsync_mode_to_string(cfg->fsync));
+
+        if (m->role == ROLE_PRIMARY)
+                for (size_t i = 0; i < cfg->n_servers; i++) {
+                        const char *name = cfg->servers[i].name;
+                        uint64_t acked = 0;
+                        bool in_sync = false;
+
+                        if (&cfg->servers[i] == m->self)
+                                continue;
+                        for (Conn *rc = m->replicas; rc; rc = rc->rnext)
+                                if (streq(rc->replica_name, name)) {
+                                        acked = rc->acked;
+                                        in_sync = true;
+                                }
+                        r |= buf_printf(b, "replica.%s=acked:%" PRIu64 ",in_sync:%s\n", name, acked,
+                                        in_sync ? "yes" : "no");
+                }
+        r |= reply_end(b);
+        return r < 0 ? -ENOMEM : 0;
+}
+
+static int conn_get(Conn *c, uint64_t index) {
+        Manager *m = c->manager;
+        LogRecord rec = {};
+        Buf *b = conn_reply_buf(c);
+        int r;
+
+        if (!b)
+                return -ENOMEM;
+        if (index > m->commit_index)
+                return reply_err(b, ERRC_NOTFOUND, "no message %" PRIu64, index);
+
+        r = msglog_read(m->log, index, &rec);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to read index %" PRIu64 ": %m", index);
+                return reply_err(b, r == -ENOENT ? ERRC_NOTFOUND : ERRC_INTERNAL, "cannot read message %" PRIu64,
+                                 index);
+        }
+        r = reply_msg(b, rec.index, rec.term, rec.payload, rec.payload_len);
+        log_record_done(&rec);
+        return r;
+}
+
+static int conn_write_request(Conn *c, const Request *req) {
+        Manager *m = c->manager;
+        const Config *cfg = m->config;
+        const char *msgid = req->type == REQUEST_PUT ? req->msgid : NULL;
+        size_t msgid_len = msgid ? req->msgid_len : 0;
+        size_t in_sync;
+        uint64_t index;
+        Pending *p;
+        Buf *b;
+        int r;
+
+        if (m->role != ROLE_PRIMARY) {
+                b = conn_reply_buf(c);
+                if (!b)
+                        return -ENOMEM;
+                if (m->primary_address)
+                        return reply_redirect(b, m->primary_address);
+                return reply_err(b, ERRC_NOPRIMARY, "no primary known");
+        }
+
+        if (!manager_lease_valid(m)) {
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_NOLEASE, "no valid lease from the monitor") : -ENOMEM;
+        }
+
+        r = msgid ? msglog_find_msgid(m->log, msgid, msgid_len, &index) : 0;
+        if (r > 0 && index <= m->commit_index) {
+                b = conn_reply_buf(c);
+                return b ? reply_ok(b, index) : -ENOMEM;
+        }
+
+        in_sync = manager_replicas_in_sync(m);
+        if (in_sync < cfg->min_sync_replicas) {
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_NOREPLICAS, "%zu of %" PRIu64 " required backups in sync", in_sync,
+                                     cfg->min_sync_replicas)
+                         : -ENOMEM;
+        }
+
+        if (r <= 0) {
+                r = manager_append(m, msgid, msgid_len, req->payload, req->payload_len, &index);
+                if (r < 0) {
+                        b = conn_reply_buf(c);
+                        return b ? reply_err(b, ERRC_INTERNAL, "cannot store the message") : -ENOMEM;
+                }
+        }
+
+        p = conn_push(c, PENDING_WRITE);
+        if (!p)
+                return -ENOMEM;
+        p->index = index;
+        p->deadline = now_usec() + cfg->sync_timeout_ms * USEC_PER_MSEC;
+        manager_wait_write(m, p);
+        return 0;
+}
+
+static int conn_handle_line(Conn *c, char *line, size_t len) {
+        Manager *m = c->manager;
+        const char *reason = NULL;
+        ErrCode code = ERRC_BADCMD;
+        Request req = {};
+        bool first;
+        Pending *p;
+        Buf *b;
+
+        if (c->is_replica)
+                return replica_handle_line(c, line, len);
+
+        first = !c->got_request;
+        c->got_request = true;
+
+        if (request_parse(line, len, m->config->max_message_bytes, &req, &code, &reason) < 0) {
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, code, "%s", reason ?: "bad request") : -ENOMEM;
+        }
+
+        switch (req.type) {
+        case REQUEST_PING:
+                b = conn_reply_buf(c);
+                return b ? reply_pong(b, m->self->name, role_to_string(m->role), m->term) : -ENOMEM;
+        case REQUEST_INFO:
+                return conn_info(c);
+        case REQUEST_GET:
+                return conn_get(c, req.index);
+        case REQUEST_READ:
+                p = conn_push(c, PENDING_READ);
+                if (!p)
+                        return -ENOMEM;
+                p->index = req.index;
+                p->count = req.count;
+                return 0;
+        case REQUEST_SEND:
+        case REQUEST_PUT:
+                return conn_write_request(c, &req);
+        case REQUEST_SYNC:
+                if (first && !c->head && conn_output_size(c) == 0)
+                        return replica_start(c, req.line, req.line_len);
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_BADCMD, "SYNC must be the first request") : -ENOMEM;
+        case REQUEST_AUTH:
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_AUTH, "authentication is not configured") : -ENOMEM;
+        default:
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_BADCMD, "unknown command") : -ENOMEM;
+        }
+}
+
+static void conn_process(Conn *c) {
+        int r;
+
+        while (!c->dead && !conn_input_blocked(c)) {
+                char *line;
+                size_t len;
+
+                r = line_reader_next(&c->lr, &line, &len);
+                if (r == 0)
+                        break;
+                if (r == -E2BIG) {
+                        Buf *b;
+
+                        if (c->is_replica) {
+                                log_warning("Replica %s sent an over-long line, dropping the link.",
+                                            c->replica_name);
+                                conn_kill(c);
+                                return;
+                        }
+                        b = conn_reply_buf(c);
+                        r = b ? reply_err(b, ERRC_TOOLONG, "line longer than %zu bytes", c->lr.max_line)
+                              : -ENOMEM;
+                } else if (r > 0)
+                        r = conn_handle_line(c, line, len);
+                if (r < 0) {
+                        log_debug_errno(r, "Closing connection: %m");
+                        conn_kill(c);
+                        return;
+                }
+        }
+}
+
+static void conn_read(Conn *c) {
+        int r;
+
+        conn_process(c);
+        if (c->dead)
+                return;
+        if (!conn_input_blocked(c) && !c->eof) {
+                r = line_reader_fill(&c->lr, c->fd);
+                if (r == 0)
+                        c->eof = true;
+                else if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EINTR) {
+                        log_debug_errno(r, "Failed to read from connection, closing: %m");
+                        conn_kill(c);
+                        return;
+                }
+                if (r > 0 && c->is_replica)
+                        c->last_input = now_usec();
+                conn_process(c);
+                if (c->dead)
+                        return;
+        }
+        if (c->is_replica)
+                replica_pump(c);
+        else
+                conn_flush(c);
+}
+
+static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Conn *c = userdata;
+
+        if (revents & EPOLLOUT) {
+                conn_write(c);
+                if (c->dead)
+                        return 0;
+                /* room again: continue a READ or the replication stream */
+                if (c->is_replica)
+                        replica_pump(c);
+                else if (c->head)
+                        conn_flush(c);
+        }
+        if (c->dead)
+                return 0;
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                if (c->events & EPOLLIN)
+                        conn_read(c);
+                else if (revents & (EPOLLHUP | EPOLLERR))
+                        conn_kill(c);
+        }
+        return 0;
+}
+
+static int conn_new(Manager *m, int fd) {
+        Conn *c;
+        int r;
+
+        c = calloc(1, sizeof(Conn));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->fd = fd;
+
+        r = line_reader_init(&c->lr, m->config->max_message_bytes + 80);
+        if (r < 0) {
+                c->fd = -1;
+                conn_free(c);
+                return r;
+        }
+        r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN, conn_on_io, c);
+        if (r < 0) {
+                c->fd = -1;
+                conn_free(c);
+                return r;
+        }
+        c->events = EPOLLIN;
+
+        c->next = m->conns;
+        if (m->conns)
+                m->conns->prev = c;
+        m->conns = c;
+        m->n_conns++;
+        return 0;
+}
+
+static void conn_refuse_busy(int fd) {
+        _cleanup_(buf_done) Buf b = {};
+        char scratch[4096];
+
+        if (reply_err(&b, ERRC_BUSY, "too many connections") >= 0)
+                (void) send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* Drain what the client already sent so that close() does not reset the connection. */
+        for (unsigned i = 0; i < 16; i++)
+                if (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0)
+                        break;
+        (void) shutdown(fd, SHUT_WR);
+        safe_close(fd);
+}
+
+/* The connection went away before accept() took it: try the next one. */
+static bool accept_error_is_transient(int error) {
+        return error == EINTR || error == ECONNABORTED || error == EPROTO || error == EPERM;
+}
+
+static int listen_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
+static void listen_pause(Manager *m, int error) {
+        int r;
+
+        log_warning_errno(error, "Failed to accept a connection, pausing for 100 ms: %m");
+        (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_OFF);
+        if (!m->accept_retry_timer)
+                r = sd_event_add_time_relative(m->event, &m->accept_retry_timer, CLOCK_MONOTONIC,
+                                               ACCEPT_RETRY_USEC, TIMER_ACCURACY_USEC, listen_on_retry, m);
+        else
+                r = sd_event_source_set_time_relative(m->accept_retry_timer, ACCEPT_RETRY_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->accept_retry_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                (void) sd_event_source_set_enabled(m->listen_source, SD_EVENT_ON);
+}
+
+static int listen_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        static const int one = 1;
+        int r;
+
+        for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
+                int cfd;
+
+                cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (accept_error_is_transient(errno))
+                                continue;
+                        if (errno != EAGAIN)
+                                listen_pause(m, errno);
+                        return 0;
+                }
+
+                if (m->n_conns >= m->config->max_clients) {
+                        conn_refuse_busy(cfd);
+                        continue;
+                }
+                (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                r = conn_new(m, cfd);
+                if (r < 0) {
+                        safe_close(cfd);
+                        log_warning_errno(r, "Failed to set up a client connection, ignoring: %m");
+                }
+        }
+        return 0;
+}
+
+int conn_listen_start(Manager *m) {
+        return sd_event_add_io(m->event, &m->listen_source, m->listen_fd, EPOLLIN, listen_on_io, m);
+}
+
+void conn_listen_stop(Manager *m) {
+        m->listen_source = sd_event_source_disable_unref(m->listen_source);
+        m->accept_retry_timer = sd_event_source_disable_unref(m->accept_retry_timer);
+}

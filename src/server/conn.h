@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * conn — connections on the server's client port: accepting (bounded by
+ * max_clients), a LineReader and an output buffer per connection with
+ * backpressure, and the per-connection FIFO that keeps replies in request
+ * order while writes wait for their commit. A connection whose first request
+ * is SYNC becomes a replication link (replication-primary.c).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "linereader.h"
+#include "protocol.h"
+#include "server-manager.h"
+#include "util.h"
+
+typedef enum PendingType {
+        PENDING_REPLY,   /* finished reply text queued behind an earlier request */
+        PENDING_WRITE,   /* SEND/PUT waiting for its commit */
+        PENDING_READ,    /* READ streamed from a cursor */
+} PendingType;
+
+struct Pending {
+        PendingType type;
+        Conn *conn;
+        Pending *next;           /* in the connection's FIFO */
+        Pending *wprev, *wnext;  /* in the manager's waiting list (PENDING_WRITE) */
+        bool waiting;            /* on the manager's waiting list */
+        bool done;               /* reply is final */
+        uint64_t index;          /* WRITE: the index; READ: next index to send */
+        uint64_t count;          /* READ: messages left */
+        usec_t deadline;         /* WRITE: ERR NOREPLICAS after this */
+        Buf reply;
+};
+
+struct Conn {
+        Manager *manager;
+        Conn *prev, *next;       /* manager->conns, or manager->dead_conns */
+        Conn *flush_next;        /* manager->flush_list */
+        bool on_flush_list;
+        int fd;
+        sd_event_source *io;
+        sd_event_source *resume_source;
+        uint32_t events;
+        LineReader lr;
+        Buf out;
+        size_t out_pos;
+        Pending *head, *tail;
+        size_t n_pending;
+        bool got_request;
+        bool eof;
+        bool dead;
+
+        /* replication link (primary side) */
+        bool is_replica;
+        Conn *rprev, *rnext;     /* manager->replicas */
+        char replica_name[NAME_MAX_LEN + 1];
+        uint64_t acked;          /* highest index the backup made durable */
+        uint64_t next_index;     /* next entry to stream */
+        uint64_t sent_commit;    /* commit index last sent */
+        usec_t last_input;
+};
+
+int conn_listen_start(Manager *m);
+void conn_listen_stop(Manager *m);
+
+Conn *conn_free(Conn *c);
+/* Close now; the memory is freed later (safe inside callbacks and loops). */
+void conn_kill(Conn *c);
+
+size_t conn_output_size(const Conn *c);
+/* Move finished replies from the FIFO head to the output, then write. */
+void conn_flush(Conn *c);
+/* Write what is buffered; on error the connection is killed. */
+void conn_write(Conn *c);
+/* Queue c for conn_flush() after the current batch. */
+void conn_flush_later(Conn *c);
+/* conn_flush() every queued connection. */
+void conn_flush_list_run(Manager *m);
+
+/* Answer a waiting write (takes it off the manager's list). */
+void pending_finish(Pending *p);

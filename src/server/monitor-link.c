@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * monitor-link — the connection to fusion-monitor (see monitor-link.h and
+ * doc/internals.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "linereader.h"
+#include "log.h"
+#include "monitor-link.h"
+#include "server-util.h"
+
+#define MONITOR_LINE_MAX 1024
+/* A monitor that does not read this much of our heartbeats is not listening. */
+#define MONITOR_OUTPUT_MAX (64U * 1024U)
+
+struct MonitorLink {
+        Manager *manager;
+        SockAddr unix_addr;
+        SockAddr tcp_addr;
+        bool have_unix;
+        bool have_tcp;
+        char desc[SOCKADDR_STRLEN];
+
+        int fd;
+        bool connecting;
+        bool connected;
+        bool via_unix;
+        sd_event_source *io;
+        sd_event_source *retry_timer;
+        sd_event_source *heartbeat_timer;
+        usec_t backoff;
+        unsigned failures;
+
+        LineReader lr;
+        Buf out;
+        size_t out_pos;
+
+        uint64_t seq;
+        SeqRing sent;
+};
+
+static void monitor_connect(MonitorLink *l, bool try_unix);
+
+static void monitor_close(MonitorLink *l) {
+        l->io = sd_event_source_disable_unref(l->io);
+        l->fd = safe_close(l->fd);
+        l->connecting = l->connected = false;
+        buf_clear(&l->out);
+        l->out_pos = 0;
+}
+
+static int monitor_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        monitor_connect(userdata, true);
+        return 0;
+}
+
+static void monitor_schedule_retry(MonitorLink *l) {
+        Manager *m = l->manager;
+        int r;
+
+        l->backoff = backoff_next(l->backoff);
+        if (!l->retry_timer)
+                r = sd_event_add_time_relative(m->event, &l->retry_timer, CLOCK_MONOTONIC, l->backoff,
+                                               TIMER_ACCURACY_USEC, monitor_on_retry, l);
+        else
+                r = sd_event_source_set_time_relative(l->retry_timer, l->backoff);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(l->retry_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                manager_fail(m, r, "arm the monitor retry timer");
+}
+
+static void monitor_fail(MonitorLink *l, int error, const char *what) {
+        if (l->connected)
+                log_warning_errno(error, "Lost the connection to the monitor at %s (%s), reconnecting.", l->desc,
+                                  what);
+        else if (l->failures == 0)
+                log_info_errno(error, "Cannot reach the monitor (%s), retrying.", what);
+        l->failures++;
+        monitor_close(l);
+        monitor_schedule_retry(l);
+}
+
+static void monitor_write(MonitorLink *l) {
+        int r;
+
+        while (l->out_pos < l->out.len) {
+                ssize_t n;
+
+                n = send(l->fd, l->out.data + l->out_pos, l->out.len - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        monitor_fail(l, errno, "write failed");
+                        return;
+                }
+                l->out_pos += (size_t) n;
+        }
+        if (l->out_pos == l->out.len) {
+                buf_clear(&l->out);
+                l->out_pos = 0;
+        } else if (l->out.len - l->out_pos > MONITOR_OUTPUT_MAX) {
+                monitor_fail(l, 0, "the monitor does not read");
+                return;
+        }
+        r = sd_event_source_set_io_events(l->io, EPOLLIN | (l->out.len > 0 ? EPOLLOUT : 0));
+        if (r < 0)
+                monitor_fail(l, r, "cannot watch the connection");
+}
+
+void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe) {
+        Manager *m;
+        HbMessage hb;
+        int r;
+
+        if (!l || !l->connected)
+                return;
+        m = l->manager;
+
+        hb = (HbMessage){
+                .type = HB_HEARTBEAT,
+                .role = m->role,
+                .term = m->term,
+                .index = msglog_last_index(m->log),
+                .lterm = msglog_last_term(m->log),
+                .commit = m->commit_index,
+                .pid = (uint64_t) getpid(),
+                .seq = ++l->seq,
+                .probe = probe,
+        };
+        (void) snprintf(hb.name, sizeof(hb.name), "%s", m->self->name);
+
+        /* Taken before the send: a lease never runs longer than it should. */
+        seq_ring_put(&l->sent, hb.seq, now_usec());
+        r = hb_message_format(&hb, &l->out);
+        if (r < 0) {
+                monitor_fail(l, r, "cannot format a heartbeat");
+                return;
+        }
+        monitor_write(l);
+}
+
+static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
+        Manager *m = l->manager;
+        const char *reason = NULL;
+        HbMessage msg;
+        usec_t sent;
+
+        if (hb_message_parse(line, len, &msg, &reason) < 0) {
+                log_warning("Ignoring a bad line from the monitor: %s", reason ?: "unparsable");
+                return;
+        }
+
+        switch (msg.type) {
+        case HB_LEASE:
+                if (seq_ring_get(&l->sent, msg.seq, &sent) < 0) {
+                        log_debug("LEASE for unknown heartbeat %" PRIu64 ", ignoring.", msg.seq);
+                        return;
+                }
+                manager_on_lease(m, msg.term, sent);
+                return;
+        case HB_PROMOTE:
+                manager_on_promote(m, msg.term);
+                return;
+        case HB_FOLLOW:
+                manager_on_follow(m, msg.term, msg.primary, msg.address);
+                return;
+        case HB_DEMOTE:
+                manager_on_demote(m, msg.term);
+                return;
+        case HB_PROBE:
+                monitor_link_send_heartbeat(l, msg.seq);
+                return;
+        case HB_REJECT:
+                log_error("The monitor refused this server: %s", msg.reason);
+                /* Retry slowly: the monitor's configuration may be fixed and it restarted. */
+                l->backoff = BACKOFF_MAX_USEC;
+                monitor_fail(l, 0, "rejected");
+                return;
+        default:
+                log_debug("Ignoring %s from the monitor.", hb_type_to_string(msg.type));
+                return;
+        }
+}
+
+static void monitor_read(MonitorLink *l) {
+        int r;
+
+        r = line_reader_fill(&l->lr, l->fd);
+        if (r == 0) {
+                monitor_fail(l, 0, "connection closed");
+                return;
+        }
+        if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EINTR) {
+                monitor_fail(l, r, "read failed");
+                return;
+        }
+
+        for (;;) {
+                char *line;
+                size_t len;
+
+                r = line_reader_next(&l->lr, &line, &len);
+                if (r == 0)
+                        return;
+                if (r == -E2BIG) {
+                        log_warning("Ignoring an over-long line from the monitor.");
+                        continue;
+                }
+                if (r < 0)
+                        return;
+                monitor_handle_line(l, line, len);
+                /* A REJECT (or a failed heartbeat) closed the connection. */
+                if (l->fd < 0)
+                        return;
+        }
+}
+
+static void monitor_on_connected(MonitorLink *l) {
+        int error = 0;
+        socklen_t len = sizeof(error);
+
+        if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                error = errno;
+        if (error != 0) {
+                if (l->via_unix && l->have_tcp) {
+                        /* The socket file exists but nobody listens: TCP next. */
+                        log_debug_errno(error, "Monitor socket not connectable: %m");
+                        monitor_connect(l, false);
+                        return;
+                }
+                monitor_fail(l, error, "connect failed");
+                return;
+        }
+
+        l->connecting = false;
+        l->connected = true;
+        (void) sockaddr_format(l->via_unix ? &l->unix_addr : &l->tcp_addr, l->desc, sizeof(l->desc));
+        log_full_errno(l->failures > 0 ? LOG_NOTICE : LOG_INFO, 0, "Connected to the monitor at %s.", l->desc);
+        l->failures = 0;
+        if (l->backoff < BACKOFF_MAX_USEC)
+                l->backoff = 0;
+        monitor_link_send_heartbeat(l, 0);
+}
+
+static int monitor_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        MonitorLink *l = userdata;
+
+        if (l->connecting) {
+                monitor_on_connected(l);
+                return 0;
+        }
+        if (revents & EPOLLOUT) {
+                monitor_write(l);
+                if (l->fd < 0)
+                        return 0;
+        }
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                monitor_read(l);
+        return 0;
+}
+
+/* Unix socket first (when set and connectable), else TCP. */
+static void monitor_connect(MonitorLink *l, bool try_unix) {
+        Manager *m = l->manager;
+        int r = -ENOENT;
+
+        monitor_close(l);
+        line_reader_done(&l->lr);
+        r = line_reader_init(&l->lr, MONITOR_LINE_MAX);
+        if (r < 0) {
+                monitor_fail(l, r, "out of memory");
+                return;
+        }
+
+        r = -ENOENT;
+        if (l->have_unix && try_unix) {
+                r = socket_connect(&l->unix_addr);
+                l->via_unix = r >= 0;
+        }
+        if (r < 0 && l->have_tcp) {
+                r = socket_connect(&l->tcp_addr);
+                l->via_unix = false;
+        }
+        if (r < 0) {
+                monitor_fail(l, r, "connect failed");
+                return;
+        }
+        l->fd = r;
+
+        r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLOUT, monitor_on_io, l);
+        if (r < 0) {
+                monitor_fail(l, r, "cannot watch the connection");
+                return;
+        }
+        l->connecting = true;
+}
+
+static int monitor_on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        MonitorLink *l = userdata;
+        int r;
+
+        monitor_link_send_heartbeat(l, 0);
+        r = sd_event_source_set_time_relative(s, l->manager->config->heartbeat_interval_ms * USEC_PER_MSEC);
+        if (r < 0)
+                manager_fail(l->manager, r, "re-arm the heartbeat timer");
+        return 0;
+}
+
+int monitor_link_start(MonitorLink *l) {
+        Manager *m = l->manager;
+        int r;
+
+        if (!l->have_unix && !l->have_tcp) {
+                log_warning("No monitor endpoint configured: this server never gets a lease.");
+                return 0;
+        }
+        r = sd_event_add_time_relative(m->event, &l->heartbeat_timer, CLOCK_MONOTONIC,
+                                       m->config->heartbeat_interval_ms * USEC_PER_MSEC, TIMER_ACCURACY_USEC,
+                                       monitor_on_heartbeat, l);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(l->heartbeat_timer, SD_EVENT_ON);
+        if (r < 0)
+                return r;
+        monitor_connect(l, true);
+        return 0;
+}
+
+MonitorLink *monitor_link_free(MonitorLink *l) {
+        if (!l)
+                return NULL;
+        monitor_close(l);
+        sd_event_source_disable_unref(l->retry_timer);
+        sd_event_source_disable_unref(l->heartbeat_timer);
+        line_reader_done(&l->lr);
+        buf_done(&l->out);
+        free(l);
+        return NULL;
+}
+
+int monitor_link_new(Manager *m, MonitorLink **ret) {
+        const Config *c = m->config;
+        MonitorLink *l;
+        int r;
+
+        l = calloc(1, sizeof(MonitorLink));
+        if (!l)
+                return -ENOMEM;
+        l->manager = m;
+        l->fd = -1;
+
+        if (c->monitor_socket && c->monitor_socket[0]) {
+                r = sockaddr_parse(c->monitor_socket, false, &l->unix_addr);
+                if (r < 0) {
+                        monitor_link_free(l);
+                        return log_error_errno(r, "Bad monitor socket '%s': %m", c->monitor_socket);
+                }
+                l->have_unix = true;
+        }
+        if (c->monitor_address && c->monitor_address[0]) {
+                r = sockaddr_parse(c->monitor_address, false, &l->tcp_addr);
+                if (r < 0) {
+                        monitor_link_free(l);
+                        return log_error_errno(r, "Bad monitor address '%s': %m", c->monitor_address);
+                }
+                l->have_tcp = true;
+        }
+
+        *ret = l;
+        return 0;
+}

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * server-manager — the state and role machine of one fusion-server (see
+ * server-manager.h). Safety rules kept here: a term is persisted before it
+ * is acted on; a write is answered OK only when its index is committed
+ * (durable here and on min_sync_replicas backups, term rule of
+ * doc/internals.md) and the lease is valid at that moment.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "conn.h"
+#include "fusion-ids.h"
+#include "log.h"
+#include "monitor-link.h"
+#include "replication-backup.h"
+#include "replication-primary.h"
+#include "server-manager.h"
+#include "server-util.h"
+
+#define STATE_FILE "state"
+#define STATE_FILE_MAX 4096
+
+void manager_fail(Manager *m, int error, const char *what) {
+        log_error_errno(error, "Failed to %s, exiting: %m", what);
+        (void) sd_event_exit(m->event, error < 0 ? error : -EIO);
+}
+
+static void manager_set_log_context(Manager *m) {
+        log_set_context(m->self->name, role_to_string(m->role), m->term);
+}
+
+const char *manager_status(Manager *m) {
+        if (m->role == ROLE_PRIMARY)
+                (void) snprintf(m->status, sizeof(m->status), "primary, term %" PRIu64, m->term);
+        else if (m->primary_name)
+                (void) snprintf(m->status, sizeof(m->status), "backup of %s, term %" PRIu64, m->primary_name,
+                                m->term);
+        else
+                (void) snprintf(m->status, sizeof(m->status), "backup, no primary known, term %" PRIu64, m->term);
+        return m->status;
+}
+
+void manager_update_status(Manager *m) {
+        char old[sizeof(m->status)];
+
+        memcpy(old, m->status, sizeof(old));
+        if (!streq(old, manager_status(m)))
+                (void) sd_notifyf(false, "STATUS=%s", m->status);
+}
+
+static int manager_set_primary(Manager *m, const char *name, const char *address) {
+        char *n = NULL, *a = NULL;
+
+        if (name) {
+                n = strdup(name);
+                a = strdup(address);
+                if (!n || !a) {
+                        free(n);
+                        free(a);
+                        return log_oom();
+                }
+        }
+        free(m->primary_name);
+        free(m->primary_address);
+        m->primary_name = n;
+        m->primary_address = a;
+        return 0;
+}
+
+bool manager_lease_valid(const Manager *m) {
+        return m->role == ROLE_PRIMARY && now_usec() < m->lease_expiry;
+}
+
+size_t manager_replicas_in_sync(const Manager *m) {
+        return m->n_replicas;
+}
+
+uint64_t manager_durable_index(const Manager *m) {
+        if (m->config->fsync == FSYNC_ALWAYS)
+                return msglog_synced_index(m->log);
+        return msglog_last_index(m->log);
+}
+
+/* Waiting writes */
+
+static int manager_answer(Pending *p, bool committed) {
+        Manager *m = p->conn->manager;
+
+        buf_clear(&p->reply);
+        if (!manager_lease_valid(m))
+                return reply_err(&p->reply, ERRC_NOLEASE, "lease expired before message %" PRIu64 " was acknowledged",
+                                 p->index);
+        if (committed)
+                return reply_ok(&p->reply, p->index);
+        return reply_err(&p->reply, ERRC_NOREPLICAS, "message %" PRIu64 " not replicated within %" PRIu64 " ms",
+                         p->index, m->config->sync_timeout_ms);
+}
+
+static void manager_finish(Pending *p, bool committed) {
+        Conn *c = p->conn;
+
+        if (manager_answer(p, committed) < 0) {
+                /* Cannot answer in order: the client must reconnect and retry. */
+                conn_kill(c);
+                return;
+        }
+        pending_finish(p);
+}
+
+static void manager_arm_deadline(Manager *m) {
+        usec_t first = USEC_INFINITY;
+        int r;
+
+        for (Pending *p = m->waiting_head; p; p = p->wnext)
+                first = MIN(first, p->deadline);
+        if (first == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+                return;
+        }
+        r = sd_event_source_set_time(m->deadline_timer, first);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                manager_fail(m, r, "arm the write deadline timer");
+}
+
+void manager_wait_write(Manager *m, Pending *p) {
+        Pending *after;
+        int enabled = SD_EVENT_OFF;
+
+        if (p->index <= m->commit_index) {
+                if (manager_answer(p, true) < 0)
+                        conn_kill(p->conn);
+                else
+                        p->done = true;
+                return;
+        }
+
+        /* Keep the list in index order; only a repeated PUT lands before the tail. */
+        after = m->waiting_tail;
+        while (after && after->index > p->index)
+                after = after->wprev;
+        p->wprev = after;
+        p->wnext = after ? after->wnext : m->waiting_head;
+        if (p->wnext)
+                p->wnext->wprev = p;
+        else
+                m->waiting_tail = p;
+        if (after)
+                after->wnext = p;
+        else
+                m->waiting_head = p;
+        p->waiting = true;
+
+        /* Deadlines grow with time, so an armed timer already points at the earliest. */
+        (void) sd_event_source_get_enabled(m->deadline_timer, &enabled);
+        if (enabled == SD_EVENT_OFF)
+                manager_arm_deadline(m);
+}
+
+void manager_unwait_write(Manager *m, Pending *p) {
+        if (!p->waiting)
+                return;
+        if (p->wprev)
+                p->wprev->wnext = p->wnext;
+        else
+                m->waiting_head = p->wnext;
+        if (p->wnext)
+                p->wnext->wprev = p->wprev;
+        else
+                m->waiting_tail = p->wprev;
+        p->wprev = p->wnext = NULL;
+        p->waiting = false;
+}
+
+static int manager_on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_usec();
+
+        for (Pending *p = m->waiting_head, *next; p; p = next) {
+                next = p->wnext;
+                if (p->deadline <= now)
+                        manager_finish(p, false);
+        }
+        conn_flush_list_run(m);
+        manager_arm_deadline(m);
+        return 0;
+}
+
+static void manager_resolve_writes(Manager *m) {
+        while (m->waiting_head && m->waiting_head->index <= m->commit_index)
+                manager_finish(m->waiting_head, true);
+        conn_flush_list_run(m);
+}
+
+static void manager_fail_waiting(Manager *m, ErrCode code, const char *text) {
+        while (m->waiting_head) {
+                Pending *p = m->waiting_head;
+
+                buf_clear(&p->reply);
+                if (reply_err(&p->reply, code, "%s", text) < 0)
+                        conn_kill(p->conn);
+                else
+                        pending_finish(p);
+        }
+        conn_flush_list_run(m);
+}
+
+/* Commit and group commit */
+
+static void manager_schedule_flush(Manager *m) {
+        int r;
+
+        r = sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                manager_fail(m, r, "schedule a log sync");
+}
+
+void manager_update_commit(Manager *m) {
+        uint64_t acked[2 * CONFIG_SERVERS_MAX], commit;
+        size_t n = 0;
+
+        if (m->role != ROLE_PRIMARY)
+                return;
+
+        for (Conn *c = m->replicas; c && n < ELEMENTSOF(acked); c = c->rnext)
+                acked[n++] = c->acked;
+        commit = commit_index_compute(m->commit_index, manager_durable_index(m), acked, n,
+                                      m->config->min_sync_replicas, m->term_first_index);
+        if (commit == m->commit_index)
+                return;
+
+        m->commit_index = commit;
+        manager_resolve_writes(m);
+        /* Tell the backups at the end of this batch (one COMMIT line for many ACKs). */
+        manager_schedule_flush(m);
+}
+
+void manager_set_commit(Manager *m, uint64_t commit) {
+        commit = MIN(commit, msglog_last_index(m->log));
+        if (commit > m->commit_index)
+                m->commit_index = commit;
+}
+
+static void manager_flush(Manager *m) {
+        int r;
+
+        if (m->n_unflushed > 0 && m->config->fsync == FSYNC_ALWAYS) {
+                r = msglog_sync(m->log);
+                if (r < 0) {
+                        manager_fail(m, r, "sync the message log");
+                        return;
+                }
+        }
+        m->n_unflushed = 0;
+        manager_update_commit(m);
+        replicas_pump_all(m);
+}
+
+static int manager_on_flush(sd_event_source *s, void *userdata) {
+        manager_flush(userdata);
+        return 0;
+}
+
+int manager_append(Manager *m, const char *msgid, size_t msgid_len, const void *payload, size_t len,
+                   uint64_t *ret_index) {
+        uint64_t index = msglog_last_index(m->log) + 1;
+        int r;
+
+        r = msglog_append(m->log, index, m->term, 0, msgid, msgid_len, payload, len);
+        if (r < 0)
+                return log_error_errno(r, "Failed to append message %" PRIu64 " to the log: %m", index);
+
+        m->n_unflushed++;
+        if (m->n_unflushed >= FLUSH_FORCE_APPENDS)
+                manager_flush(m);
+        else
+                manager_schedule_flush(m);
+        *ret_index = index;
+        return 0;
+}
+
+static int manager_on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        r = msglog_sync(m->log);
+        if (r < 0) {
+                manager_fail(m, r, "sync the message log");
+                return 0;
+        }
+        r = sd_event_source_set_time_relative(s, BATCH_FSYNC_USEC);
+        if (r < 0)
+                manager_fail(m, r, "re-arm the fsync timer");
+        return 0;
+}
+
+static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (m->role == ROLE_PRIMARY)
+                replicas_tick(m);
+        backup_link_tick(m->backup);
+
+        r = sd_event_source_set_time_relative(s, m->config->heartbeat_interval_ms * USEC_PER_MSEC);
+        if (r < 0)
+                manager_fail(m, r, "re-arm the keepalive timer");
+        return 0;
+}
+
+static int manager_on_gc(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        /* Nothing may point at a dead connection once it is freed. */
+        conn_flush_list_run(m);
+        while (m->dead_conns) {
+                Conn *c = m->dead_conns;
+
+                m->dead_conns = c->next;
+                conn_free(c);
+        }
+        return 0;
+}
+
+void manager_schedule_gc(Manager *m) {
+        (void) sd_event_source_set_enabled(m->gc_source, SD_EVENT_ONESHOT);
+}
+
+/* Roles and terms */
+
+static int manager_persist_term(Manager *m, uint64_t term) {
+        char text[64];
+        int r;
+
+        (void) snprintf(text, sizeof(text), "term=%" PRIu64 "\n", term);
+        r = write_file_atomic(m->state_path, text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to persist term %" PRIu64 " in %s: %m", term, m->state_path);
+        return 0;
+}
+
+void manager_demote(Manager *m, const char *reason) {
+        if (m->role != ROLE_PRIMARY)
+                return;
+
+        m->role = ROLE_BACKUP;
+        m->lease_expiry = 0;
+        m->term_first_index = 0;
+        (void) manager_set_primary(m, NULL, NULL);
+        manager_set_log_context(m);
+        log_event(LOG_NOTICE, FUSION_MESSAGE_DEMOTION, "Demoted from primary in term %" PRIu64 ": %s.", m->term,
+                  reason);
+
+        replicas_kill_all(m);
+        manager_fail_waiting(m, ERRC_NOPRIMARY, "no longer the primary");
+        manager_update_status(m);
+        monitor_link_send_heartbeat(m->monitor, 0);
+}
+
+int manager_observe_term(Manager *m, uint64_t term, const char *source) {
+        int r;
+
+        if (term <= m->term)
+                return 0;
+
+        r = manager_persist_term(m, term);
+        if (r < 0) {
+                /* Not acting on the new term, but a primary must stop at once either way. */
+                manager_demote(m, "a newer term exists");
+                return r;
+        }
+        log_info("Term %" PRIu64 " -> %" PRIu64 " (from %s).", m->term, term, source);
+        m->term = term;
+        if (m->role == ROLE_PRIMARY)
+                manager_demote(m, "a newer term exists");
+        manager_set_log_context(m);
+        manager_update_status(m);
+        return 1;
+}
+
+void manager_on_lease(Manager *m, uint64_t term, usec_t sent) {
+        usec_t expiry;
+
+        if (term != m->term || m->role != ROLE_PRIMARY) {
+                log_debug("Ignoring LEASE for term %" PRIu64 " (term %" PRIu64 ", %s).", term, m->term,
+                          role_to_string(m->role));
+                return;
+        }
+        expiry = sent + m->config->lease_ms * USEC_PER_MSEC;
+        if (expiry > m->lease_expiry)
+                m->lease_expiry = expiry;
+}
+
+void manager_on_promote(Manager *m, uint64_t term) {
+        uint64_t index;
+        int r;
+
+        if (term <= m->term) {
+                log_full_errno(m->role == ROLE_PRIMARY && term == m->term ? LOG_DEBUG : LOG_INFO, 0,
+                               "Ignoring PROMOTE for term %" PRIu64 " (my term is %" PRIu64 ").", term, m->term);
+                return;
+        }
+
+        if (manager_persist_term(m, term) < 0) {
+                manager_demote(m, "cannot persist a newer term");
+                return;
+        }
+        m->term = term;
+
+        /* Links of an older term are stale either way. */
+        m->backup = backup_link_free(m->backup);
+        replicas_kill_all(m);
+
+        index = msglog_last_index(m->log) + 1;
+        r = msglog_append(m->log, index, term, MSGLOG_FLAG_TERM_START, NULL, 0, "", 0);
+        if (r >= 0)
+                r = msglog_sync(m->log);
+        if (r < 0) {
+                manager_fail(m, r, "write the term-start record");
+                return;
+        }
+
+        m->role = ROLE_PRIMARY;
+        m->term_first_index = index;
+        m->lease_expiry = 0;
+        (void) manager_set_primary(m, m->self->name, m->self->address);
+        manager_set_log_context(m);
+        log_event(LOG_NOTICE, FUSION_MESSAGE_PROMOTION,
+                  "Promoted to primary in term %" PRIu64 " (term starts at index %" PRIu64 ", commit %" PRIu64 ").",
+                  term, index, m->commit_index);
+        manager_update_status(m);
+        monitor_link_send_heartbeat(m->monitor, 0);
+        manager_update_commit(m);
+}
+
+void manager_on_follow(Manager *m, uint64_t term, const char *primary, const char *address) {
+        int r;
+
+        if (term < m->term) {
+                log_debug("Ignoring FOLLOW %s for term %" PRIu64 " (my term is %" PRIu64 ").", primary, term,
+                          m->term);
+                return;
+        }
+        if (streq(primary, m->self->name)) {
+                if (m->role != ROLE_PRIMARY || term != m->term)
+                        log_warning("Told to follow myself in term %" PRIu64 ", ignoring.", term);
+                return;
+        }
+
+        r = manager_observe_term(m, term, "monitor");
+        if (r < 0)
+                return;
+        if (m->role == ROLE_PRIMARY)
+                manager_demote(m, "the monitor named another primary");
+
+        if (backup_link_matches(m->backup, primary, address, term) && streq_ptr(m->primary_name, primary))
+                return;
+
+        m->backup = backup_link_free(m->backup);
+        if (manager_set_primary(m, primary, address) < 0)
+                return;
+        log_info("Following %s at %s in term %" PRIu64 ".", primary, address, term);
+        (void) backup_link_new(m, primary, address, term, &m->backup);
+        manager_update_status(m);
+}
+
+void manager_on_demote(Manager *m, uint64_t term) {
+        int r;
+
+        if (term < m->term) {
+                log_debug("Ignoring DEMOTE for term %" PRIu64 " (my term is %" PRIu64 ").", term, m->term);
+                return;
+        }
+        r = manager_observe_term(m, term, "monitor");
+        if (r < 0)
+                return;
+        if (m->role == ROLE_PRIMARY)
+                manager_demote(m, "the monitor demoted this server");
+        else if (r > 0) {
+                /* The primary we followed belongs to an older term. */
+                m->backup = backup_link_free(m->backup);
+                (void) manager_set_primary(m, NULL, NULL);
+                manager_update_status(m);
+        }
+}
+
+/* Life cycle */
+
+static int manager_load_term(Manager *m) {
+        _cleanup_(freep) char *text = NULL;
+        uint64_t term = 0;
+        int r;
+
+        r = read_file_small(m->state_path, STATE_FILE_MAX, &text);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", m->state_path);
+        r = state_get_u64(text, "term", &term);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Failed to parse %s: %m", m->state_path);
+        m->term = term;
+        return 0;
+}
+
+static int manager_open_log(Manager *m) {
+        const char *dir = m->self->data_dir;
+        _cleanup_(freep) char *error = NULL;
+        MsgLogOpenInfo info = {};
+        int r;
+
+        r = msglog_open(dir, &m->log, &info, &error);
+        if (r == -EBADMSG)
+                return log_error_errno(r, "Message log is corrupt, refusing to start: %s",
+                                       error ?: "corruption in the middle of the log");
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the message log in %s: %s%s%m", dir, error ?: "",
+                                       error ? ": " : "");
+        if (info.cut_bytes > 0)
+                log_event(LOG_WARNING, FUSION_MESSAGE_LOG_RECOVERED,
+                          "Recovered the message log in %s: cut %" PRIu64 " bytes at offset %" PRIu64
+                          " (%s), %" PRIu64 " records kept.",
+                          dir, info.cut_bytes, info.cut_offset, info.cut_reason ?: "torn tail", info.records);
+        return 0;
+}
+
+static int manager_add_timer(Manager *m, sd_event_source **ret, usec_t usec, sd_event_time_handler_t handler,
+                             int enabled) {
+        int r;
+
+        r = sd_event_add_time_relative(m->event, ret, CLOCK_MONOTONIC, usec, TIMER_ACCURACY_USEC, handler, m);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(*ret, enabled);
+}
+
+static int manager_add_sources(Manager *m) {
+        const Config *c = m->config;
+        int r;
+
+        r = sd_event_add_defer(m->event, &m->flush_source, manager_on_flush, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_defer(m->event, &m->gc_source, manager_on_gc, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = manager_add_timer(m, &m->tick_timer, c->heartbeat_interval_ms * USEC_PER_MSEC, manager_on_tick,
+                                      SD_EVENT_ON);
+        if (r >= 0)
+                r = manager_add_timer(m, &m->deadline_timer, USEC_PER_SEC, manager_on_deadline, SD_EVENT_OFF);
+        if (r >= 0 && c->fsync == FSYNC_BATCH)
+                r = manager_add_timer(m, &m->batch_timer, BATCH_FSYNC_USEC, manager_on_batch_timer, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up event sources: %m");
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        const char *dir = m->self->data_dir;
+        int r;
+
+        r = mkdir_p(dir, 0750);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", dir);
+        if (asprintf(&m->state_path, "%s/%s", dir, STATE_FILE) < 0) {
+                m->state_path = NULL;
+                return log_oom();
+        }
+        r = manager_load_term(m);
+        if (r < 0)
+                return r;
+        r = manager_open_log(m);
+        if (r < 0)
+                return r;
+        if (msglog_last_term(m->log) > m->term) {
+                log_warning("Log holds term %" PRIu64 " but %s says %" PRIu64 ", using the log's.",
+                            msglog_last_term(m->log), m->state_path, m->term);
+                m->term = msglog_last_term(m->log);
+        }
+
+        m->role = ROLE_BACKUP;
+        manager_set_log_context(m);
+
+        r = manager_add_sources(m);
+        if (r < 0)
+                return r;
+        r = conn_listen_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the client socket: %m");
+        r = monitor_link_new(m, &m->monitor);
+        if (r < 0)
+                return r;
+        r = monitor_link_start(m->monitor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the monitor link: %m");
+
+        (void) manager_status(m);
+        log_info("Started with %" PRIu64 " messages (last term %" PRIu64 "), term %" PRIu64 ", fsync=%s.",
+                 msglog_last_index(m->log), msglog_last_term(m->log), m->term,
+                 fsync_mode_to_string(m->config->fsync));
+        return 0;
+}
+
+static void conn_list_free(Conn *c) {
+        while (c) {
+                Conn *next = c->next;
+
+                conn_free(c);
+                c = next;
+        }
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        m->monitor = monitor_link_free(m->monitor);
+        m->backup = backup_link_free(m->backup);
+        conn_listen_stop(m);
+        conn_list_free(m->conns);
+        conn_list_free(m->dead_conns);
+
+        sd_event_source_disable_unref(m->flush_source);
+        sd_event_source_disable_unref(m->batch_timer);
+        sd_event_source_disable_unref(m->tick_timer);
+        sd_event_source_disable_unref(m->deadline_timer);
+        sd_event_source_disable_unref(m->gc_source);
+
+        if (m->log) {
+                (void) msglog_sync(m->log);
+                msglog_free(m->log);
+        }
+        safe_close(m->listen_fd);
+        free(m->state_path);
+        free(m->primary_name);
+        free(m->primary_address);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+int manager_new(sd_event *e, const Config *config, const ServerConfig *self, int listen_fd, Manager **ret) {
+        Manager *m;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        *m = (Manager){
+                .event = sd_event_ref(e),
+                .config = config,
+                .self = self,
+                .listen_fd = listen_fd,
+                .role = ROLE_BACKUP,
+        };
+        *ret = m;
+        return 0;
+}

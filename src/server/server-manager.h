@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * server-manager — the state of one fusion-server: its log, term and role,
+ * the commit index, the writes waiting for it, group commit, and the role
+ * changes the monitor orders (doc/internals.md). Client connections live in
+ * conn.c, the primary's side of replication in replication-primary.c, the
+ * backup's in replication-backup.c, the monitor connection in monitor-link.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "hbproto.h"
+#include "msglog.h"
+#include "util.h"
+
+typedef struct Conn Conn;
+typedef struct Pending Pending;
+typedef struct MonitorLink MonitorLink;
+typedef struct BackupLink BackupLink;
+
+/* Output above this stops reading from a client until it drains. */
+#define CONN_OUTPUT_HIGH (1024U * 1024U)
+/* Replication streams from the log while its output is below this. */
+#define REPLICA_OUTPUT_HIGH (4U * 1024U * 1024U)
+/* Requests queued on one connection before reading from it pauses. */
+#define CONN_PENDING_MAX 4096U
+/* Unsynced appends that force a sync without waiting for the batch to end. */
+#define FLUSH_FORCE_APPENDS 4096U
+#define BATCH_FSYNC_USEC (10 * USEC_PER_MSEC)
+/* Timer accuracy for every timer of the server. */
+#define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
+
+typedef struct Manager {
+        sd_event *event;
+        const Config *config;
+        const ServerConfig *self;
+
+        int listen_fd;
+        sd_event_source *listen_source;
+        sd_event_source *accept_retry_timer;
+
+        MsgLog *log;
+        char *state_path;
+        uint64_t term;
+        Role role;
+        uint64_t commit_index;
+        uint64_t term_first_index;   /* primary: index of its term-start record */
+        usec_t lease_expiry;         /* primary: writes are acknowledged only before this */
+        char *primary_name;          /* known primary (itself when primary), NULL if none */
+        char *primary_address;
+
+        /* group commit */
+        sd_event_source *flush_source;
+        uint64_t n_unflushed;
+        sd_event_source *batch_timer;
+        sd_event_source *tick_timer;
+        sd_event_source *deadline_timer;
+        sd_event_source *gc_source;
+
+        Conn *conns;                 /* live connections (clients and replicas) */
+        size_t n_conns;
+        Conn *replicas;              /* the live connections that are replication links */
+        size_t n_replicas;
+        Conn *dead_conns;            /* closed, freed by gc_source */
+        Conn *flush_list;            /* connections with output to write after a batch */
+
+        Pending *waiting_head;       /* writes waiting for commit, by index */
+        Pending *waiting_tail;
+
+        MonitorLink *monitor;
+        BackupLink *backup;
+
+        char status[160];
+} Manager;
+
+int manager_new(sd_event *e, const Config *config, const ServerConfig *self, int listen_fd, Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_start(Manager *m);
+const char *manager_status(Manager *m);
+
+static inline void manager_freep(Manager **m) {
+        if (*m)
+                manager_free(*m);
+}
+
+bool manager_lease_valid(const Manager *m);
+size_t manager_replicas_in_sync(const Manager *m);
+/* Highest index that counts as durable on this server per the fsync mode. */
+uint64_t manager_durable_index(const Manager *m);
+
+/* Writes (primary): append one record in the current term; it becomes durable
+ * and is streamed to replicas at the end of the event-loop batch. */
+int manager_append(Manager *m, const char *msgid, size_t msgid_len, const void *payload, size_t len,
+                   uint64_t *ret_index);
+/* Put a write on the waiting list; it is answered when its index commits or
+ * when sync_timeout_ms passes. */
+void manager_wait_write(Manager *m, Pending *p);
+void manager_unwait_write(Manager *m, Pending *p);
+/* Recompute the commit index from local durability and replica acks. */
+void manager_update_commit(Manager *m);
+/* Backup: raise the commit index told by the primary (clamped to the log). */
+void manager_set_commit(Manager *m, uint64_t commit);
+
+/* Monitor commands and term changes. */
+int manager_observe_term(Manager *m, uint64_t term, const char *source);
+void manager_on_lease(Manager *m, uint64_t term, usec_t sent);
+void manager_on_promote(Manager *m, uint64_t term);
+void manager_on_follow(Manager *m, uint64_t term, const char *primary, const char *address);
+void manager_on_demote(Manager *m, uint64_t term);
+void manager_demote(Manager *m, const char *reason);
+
+/* Fatal storage error: log and end the event loop. */
+void manager_fail(Manager *m, int error, const char *what);
+
+void manager_update_status(Manager *m);
+void manager_schedule_gc(Manager *m);
