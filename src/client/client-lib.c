@@ -16,6 +16,7 @@
 #include "fusion-config.h"
 
 #define CLIENT_LINE_SLACK 128
+#define CLIENT_STALL_CHECK_USEC (100 * USEC_PER_MSEC)
 
 int client_new(const ClientOptions *o, Client **ret, char **ret_error) {
         _cleanup_(client_freep) Client *c = NULL;
@@ -196,6 +197,25 @@ static int client_backoff(Client *c, unsigned *attempts, usec_t *backoff, usec_t
         return now_usec() >= deadline ? -ETIMEDOUT : 0;
 }
 
+/* While a reply is slow in coming, ask the monitor every
+ * CLIENT_STALL_CHECK_USEC whether the primary moved elsewhere (a hung
+ * primary keeps its connections open): true when it did. */
+static bool client_primary_moved(Client *c) {
+        char saved[sizeof(c->last_error)];
+        PrimaryInfo p;
+        bool moved;
+
+        if (c->opts.server)
+                return false;
+        memcpy(saved, c->last_error, sizeof(saved));
+        moved = client_who(c, &p) > 0 && strcmp(p.address, c->server->address) != 0;
+        memcpy(c->last_error, saved, sizeof(saved));   /* a failed WHO here is no news */
+        if (moved)
+                client_fail(c, CLIENT_FAIL_NO_PRIMARY, "%s does not answer; the primary is now %s at %s",
+                            c->server->address, p.name, p.address);
+        return moved;
+}
+
 /* One attempt: send the request line and read the first reply line.
  * Returns 0 with *rep parsed, or -errno (connection dropped). */
 static int client_attempt(Client *c, const char *req, size_t req_len, usec_t deadline, Reply *rep) {
@@ -205,8 +225,17 @@ static int client_attempt(Client *c, const char *req, size_t req_len, usec_t dea
         int r;
 
         r = conn_write(c->server, req, req_len, attempt);
-        if (r >= 0)
-                r = conn_read_line(c->server, attempt, &line, &len);
+        while (r >= 0) {
+                r = conn_read_line(c->server, MIN(attempt, now_usec() + CLIENT_STALL_CHECK_USEC), &line, &len);
+                if (r != -ETIMEDOUT || now_usec() >= attempt)
+                        break;
+                if (client_primary_moved(c)) {
+                        client_drop_server(c);
+                        c->target[0] = 0;
+                        return -EAGAIN;
+                }
+                r = 0;
+        }
         if (r >= 0 && reply_parse(line, len, rep) < 0)
                 r = -EBADMSG;
         if (r < 0) {
