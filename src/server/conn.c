@@ -463,7 +463,8 @@ static int conn_handle_line(Conn *c, char *line, size_t len) {
                 return b ? reply_err(b, ERRC_BADCMD, "SYNC must be the first request") : -ENOMEM;
         case REQUEST_AUTH:
                 b = conn_reply_buf(c);
-                return b ? reply_err(b, ERRC_AUTH, "authentication is not configured") : -ENOMEM;
+                /* No configuration requires authentication (doc/protocol.md): any token is fine. */
+                return b ? reply_ok(b, 0) : -ENOMEM;
         default:
                 b = conn_reply_buf(c);
                 return b ? reply_err(b, ERRC_BADCMD, "unknown command") : -ENOMEM;
@@ -563,7 +564,7 @@ static int conn_new(Manager *m, int fd) {
         c->manager = m;
         c->fd = fd;
 
-        r = line_reader_init(&c->lr, m->config->max_message_bytes + 80);
+        r = line_reader_init(&c->lr, request_line_max(m->config->max_message_bytes));
         if (r < 0) {
                 c->fd = -1;
                 conn_free(c);

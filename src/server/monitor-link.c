@@ -149,6 +149,10 @@ void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe) {
         monitor_write(l);
 }
 
+uint64_t monitor_link_next_seq(const MonitorLink *l) {
+        return l ? l->seq + 1 : 1;
+}
+
 static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
         Manager *m = l->manager;
         const char *reason = NULL;
@@ -166,7 +170,7 @@ static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
                         log_debug("LEASE for unknown heartbeat %" PRIu64 ", ignoring.", msg.seq);
                         return;
                 }
-                manager_on_lease(m, msg.term, sent);
+                manager_on_lease(m, msg.term, msg.seq, sent);
                 return;
         case HB_PROMOTE:
                 manager_on_promote(m, msg.term);

@@ -17,3 +17,5 @@ MonitorLink *monitor_link_free(MonitorLink *l);
 int monitor_link_start(MonitorLink *l);
 /* Send a heartbeat now (probe: the PROBE seq it answers, or 0). */
 void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe);
+/* The seq the next heartbeat will carry. */
+uint64_t monitor_link_next_seq(const MonitorLink *l);

@@ -20,9 +20,6 @@
 #include "replication-backup.h"
 #include "server-util.h"
 
-/* ENTRY <index> <term> <commit> <msgid> <payload>: room for the fields around the payload. */
-#define ENTRY_LINE_OVERHEAD 256
-
 typedef enum LinkState {
         LINK_WAITING,     /* retry timer armed */
         LINK_CONNECTING,
@@ -374,7 +371,7 @@ static void link_connect(BackupLink *l) {
 
         /* A fresh reader: nothing of the previous connection may leak into this one. */
         line_reader_done(&l->lr);
-        r = line_reader_init(&l->lr, m->config->max_message_bytes + ENTRY_LINE_OVERHEAD);
+        r = line_reader_init(&l->lr, replication_line_max(m->config->max_message_bytes));
         if (r < 0) {
                 link_fail(l, r, "cannot allocate a line buffer");
                 return;

@@ -383,12 +383,12 @@ int manager_observe_term(Manager *m, uint64_t term, const char *source) {
         return 1;
 }
 
-void manager_on_lease(Manager *m, uint64_t term, usec_t sent) {
+void manager_on_lease(Manager *m, uint64_t term, uint64_t seq, usec_t sent) {
         usec_t expiry;
 
-        if (term != m->term || m->role != ROLE_PRIMARY) {
-                log_debug("Ignoring LEASE for term %" PRIu64 " (term %" PRIu64 ", %s).", term, m->term,
-                          role_to_string(m->role));
+        if (term != m->term || m->role != ROLE_PRIMARY || seq < m->lease_first_seq) {
+                log_debug("Ignoring LEASE term=%" PRIu64 " seq=%" PRIu64 " (term %" PRIu64 ", %s).", term, seq,
+                          m->term, role_to_string(m->role));
                 return;
         }
         expiry = sent + m->config->lease_ms * USEC_PER_MSEC;
@@ -428,6 +428,7 @@ void manager_on_promote(Manager *m, uint64_t term) {
         m->role = ROLE_PRIMARY;
         m->term_first_index = index;
         m->lease_expiry = 0;
+        m->lease_first_seq = monitor_link_next_seq(m->monitor);
         (void) manager_set_primary(m, m->self->name, m->self->address);
         manager_set_log_context(m);
         log_event(LOG_NOTICE, FUSION_MESSAGE_PROMOTION,

@@ -50,6 +50,7 @@ typedef struct Manager {
         uint64_t commit_index;
         uint64_t term_first_index;   /* primary: index of its term-start record */
         usec_t lease_expiry;         /* primary: writes are acknowledged only before this */
+        uint64_t lease_first_seq;    /* primary: only heartbeats sent as primary earn a lease */
         char *primary_name;          /* known primary (itself when primary), NULL if none */
         char *primary_address;
 
@@ -107,7 +108,7 @@ void manager_set_commit(Manager *m, uint64_t commit);
 
 /* Monitor commands and term changes. */
 int manager_observe_term(Manager *m, uint64_t term, const char *source);
-void manager_on_lease(Manager *m, uint64_t term, usec_t sent);
+void manager_on_lease(Manager *m, uint64_t term, uint64_t seq, usec_t sent);
 void manager_on_promote(Manager *m, uint64_t term);
 void manager_on_follow(Manager *m, uint64_t term, const char *primary, const char *address);
 void manager_on_demote(Manager *m, uint64_t term);
