@@ -241,6 +241,10 @@ static int hb_conn_identify(HbConn *c, const HbMessage *hb) {
                 return -ENOENT;
         }
 
+        if (p->conn && p == m->primary && m->primary_confirmed && p->pid != hb->pid)
+                /* Another process: the old one's fate is unknown. Fence it as a lost primary, with
+                 * its own pidfd, before its connection goes. */
+                hb_conn_close(p->conn, "replaced by a connection from another process");
         if (p->conn) {
                 HbConn *old = p->conn;
 
