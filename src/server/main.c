@@ -82,8 +82,10 @@ static int load_config(Config **ret, const ServerConfig **ret_self) {
 
         r = config_load(arg_config, &config, &error);
         if (r < 0) {
-                if (error)
+                if (error) {
                         log_error("%s", error);
+                        return r;
+                }
                 return log_error_errno(r, "Failed to load %s: %m", arg_config);
         }
         self = config_find_server(config, arg_name);

@@ -78,11 +78,15 @@ static void monitor_schedule_retry(MonitorLink *l) {
 }
 
 static void monitor_fail(MonitorLink *l, int error, const char *what) {
-        if (l->connected)
-                log_warning_errno(error, "Lost the connection to the monitor at %s (%s), reconnecting.", l->desc,
-                                  what);
+        if (l->connected && error != 0)
+                log_warning_errno(error, "Lost the connection to the monitor at %s (%s: %m), reconnecting.",
+                                  l->desc, what);
+        else if (l->connected)
+                log_warning("Lost the connection to the monitor at %s (%s), reconnecting.", l->desc, what);
+        else if (l->failures == 0 && error != 0)
+                log_info_errno(error, "Cannot reach the monitor (%s: %m), retrying.", what);
         else if (l->failures == 0)
-                log_info_errno(error, "Cannot reach the monitor (%s), retrying.", what);
+                log_info("Cannot reach the monitor (%s), retrying.", what);
         l->failures++;
         monitor_close(l);
         monitor_schedule_retry(l);

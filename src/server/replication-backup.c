@@ -85,6 +85,8 @@ static void link_fail(BackupLink *l, int error, const char *fmt, ...) {
         char msg[256];
         va_list ap;
 
+        if (error != 0)
+                errno = abs(error);   /* for %m */
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
