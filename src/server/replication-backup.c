@@ -235,6 +235,11 @@ static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appende
         ReplMessage msg = {};
         int r;
 
+        if (m->term > l->term) {
+                /* A newer term is known: this primary is not the one to follow any more. */
+                link_fail(l, 0, "term %" PRIu64 " is over", l->term);
+                return -ESTALE;
+        }
         if (len >= 4 && memcmp(line, "ERR ", 4) == 0) {
                 link_fail(l, 0, "refused: %s", line + 4);
                 return -ECONNREFUSED;

@@ -272,8 +272,14 @@ int manager_append(Manager *m, const char *msgid, size_t msgid_len, const void *
         int r;
 
         r = msglog_append(m->log, index, m->term, 0, msgid, msgid_len, payload, len);
-        if (r < 0)
-                return log_error_errno(r, "Failed to append message %" PRIu64 " to the log: %m", index);
+        if (r < 0) {
+                /* The log refuses everything after an I/O error: a server that cannot store stops. */
+                if (r != -EINVAL && r != -EMSGSIZE && r != -EEXIST && r != -ENOMEM)
+                        manager_fail(m, r, "append to the message log");
+                else
+                        log_error_errno(r, "Failed to append message %" PRIu64 " to the log: %m", index);
+                return r;
+        }
 
         m->n_unflushed++;
         if (m->n_unflushed >= FLUSH_FORCE_APPENDS)
