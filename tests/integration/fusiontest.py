@@ -282,7 +282,8 @@ class Cluster:
             if not w:
                 return None
             try:
-                r = one_request(w[1], "PUT probe-%d %s" % (random.getrandbits(48), "probe"), 2.0)
+                msgid = "probe-%d" % random.getrandbits(48)
+                r = one_request(w[1], "PUT %s %s" % (msgid, msgid), 2.0)
             except OSError:
                 return None
             if r.startswith("OK "):
@@ -316,7 +317,7 @@ class Writer(threading.Thread):
     """A client that sends PUTs with unique msgids continuously, following the
     primary through the monitor, and records every acknowledgement."""
 
-    def __init__(self, cluster, tag="w", timeout=1.0):
+    def __init__(self, cluster, tag="w", timeout=2.0):
         super().__init__(daemon=True)
         self.cluster = cluster
         self.tag = tag
@@ -341,7 +342,8 @@ class Writer(threading.Thread):
                         time.sleep(0.002)
                         continue
                     conn = Conn(w[1], self.timeout)
-                r = conn.request("PUT %s %s" % pending)
+                    target = w
+                r = self._request(conn, "PUT %s %s" % pending, target)
             except OSError:
                 if conn:
                     conn.close()
@@ -362,6 +364,26 @@ class Writer(threading.Thread):
                 self.errors.append(r)
         if conn:
             conn.close()
+
+    def _request(self, conn, line, target):
+        """Send line and wait for its reply; while the reply is late, ask the
+        monitor every 50 ms whether the primary moved (a hung primary never
+        answers) and give up on this connection if it did."""
+        conn.send(line)
+        deadline = time.monotonic() + self.timeout
+        conn.sock.settimeout(0.05)
+        try:
+            while True:
+                try:
+                    return conn.readline()
+                except socket.timeout:
+                    if time.monotonic() > deadline:
+                        raise
+                    w = self.cluster.who()
+                    if w and w[:2] != target[:2]:
+                        raise ConnectionError("primary moved to %s" % w[0])
+        finally:
+            conn.sock.settimeout(self.timeout)
 
     def stop(self):
         self.stop_flag.set()

@@ -93,6 +93,8 @@ def chaos():
         log = c.read_all(final[0])
         acks = [a for w in writers for a in w.acks]
         lost = [a for a in acks if a[2] not in log or log[a[2]][1] != a[3]]
+        # every payload is unique by construction (writers: "payload TAG SEQ",
+        # probes: their msgid), so a repeated payload is a message stored twice
         payloads = [p for _, p in log.values() if p]
         dup = len(payloads) - len(set(payloads))
         dense = sorted(log) == list(range(1, len(log) + 1))
