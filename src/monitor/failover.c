@@ -343,7 +343,7 @@ static void election_log(Manager *m, const ElectionResult *res, usec_t now) {
 
         switch (res->verdict) {
         case ELECTION_NO_QUORUM:
-                log_warning("Not promoting: only %zu of the %zu servers needed (other than the old primary) "
+                log_warning("Not promoting: only %zu of the %zu servers needed (not counting the old primary) "
                             "answered a probe; an acknowledged write could be missing. Waiting.",
                             res->n_answered, res->n_needed);
                 break;

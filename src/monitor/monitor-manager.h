@@ -176,6 +176,9 @@ PeerHealth manager_peer_health(const Manager *m, const Peer *p, usec_t now);
 Peer *manager_find_peer(Manager *m, const char *name);
 size_t manager_peers_up(const Manager *m, usec_t now);
 
+/* A HEARTBEAT from p (monitor-peer.c). */
+void manager_on_heartbeat(Manager *m, Peer *p, const HbMessage *hb, usec_t now);
+
 /* Send a heartbeat-protocol message to a connected server. */
 int peer_send(Peer *p, const HbMessage *msg);
 int peer_send_probe(Peer *p, uint64_t seq);
@@ -197,4 +200,6 @@ int manager_who(Manager *m, Buf *b);
 /* Re-evaluate WHO and the sd_notify status; broadcast a change. */
 void manager_state_changed(Manager *m);
 
+/* Write what the socket takes now; EPOLLOUT for the rest. */
+int hb_conn_flush(HbConn *c);
 void hb_conn_free(HbConn *c);
