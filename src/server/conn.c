@@ -144,12 +144,29 @@ static int conn_on_resume(sd_event_source *s, void *userdata) {
 }
 
 static void conn_update_events(Conn *c) {
+        bool blocked;
         uint32_t ev = 0;
-        int r;
+        int r = 0;
 
         if (c->dead)
                 return;
-        if (!c->eof && !conn_input_blocked(c))
+
+        /* Unblocked with complete lines already buffered: no EPOLLIN will announce them. */
+        blocked = conn_input_blocked(c);
+        if (c->input_blocked && !blocked && !c->input_done && line_reader_pending(&c->lr) > 0) {
+                if (!c->resume_source)
+                        r = sd_event_add_defer(c->manager->event, &c->resume_source, conn_on_resume, c);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->resume_source, SD_EVENT_ONESHOT);
+                if (r < 0) {
+                        log_debug_errno(r, "Failed to resume a connection, closing: %m");
+                        conn_kill(c);
+                        return;
+                }
+        }
+        c->input_blocked = blocked;
+
+        if (!c->eof && !blocked)
                 ev |= EPOLLIN;
         if (conn_output_size(c) > 0)
                 ev |= EPOLLOUT;
@@ -161,18 +178,6 @@ static void conn_update_events(Conn *c) {
                 log_debug_errno(r, "Failed to update connection events, closing: %m");
                 conn_kill(c);
                 return;
-        }
-
-        /* Resumed with complete lines already buffered: no EPOLLIN will announce them. */
-        if ((ev & EPOLLIN) && !(c->events & EPOLLIN) && line_reader_pending(&c->lr) > 0) {
-                if (!c->resume_source)
-                        r = sd_event_add_defer(c->manager->event, &c->resume_source, conn_on_resume, c);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(c->resume_source, SD_EVENT_ONESHOT);
-                if (r < 0) {
-                        conn_kill(c);
-                        return;
-                }
         }
         c->events = ev;
 }
@@ -208,7 +213,7 @@ void conn_write(Conn *c) {
                 c->out_pos = 0;
         }
 
-        if (c->eof && !c->head && c->out.len == 0 && line_reader_pending(&c->lr) == 0) {
+        if (c->input_done && !c->head && c->out.len == 0) {
                 conn_kill(c);
                 return;
         }
@@ -479,8 +484,12 @@ static void conn_process(Conn *c) {
                 size_t len;
 
                 r = line_reader_next(&c->lr, &line, &len);
-                if (r == 0)
+                if (r == 0) {
+                        /* What is left can never become a line. */
+                        if (c->eof)
+                                c->input_done = true;
                         break;
+                }
                 if (r == -E2BIG) {
                         Buf *b;
 
@@ -511,6 +520,10 @@ static void conn_read(Conn *c) {
                 return;
         if (!conn_input_blocked(c) && !c->eof) {
                 r = line_reader_fill(&c->lr, c->fd);
+                if (r == 0 && c->is_replica) {
+                        conn_kill(c);
+                        return;
+                }
                 if (r == 0)
                         c->eof = true;
                 else if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EINTR) {

@@ -51,7 +51,9 @@ struct Conn {
         Pending *head, *tail;
         size_t n_pending;
         bool got_request;
-        bool eof;
+        bool eof;                /* the client sent no more */
+        bool input_done;         /* eof and every complete line handled */
+        bool input_blocked;      /* too much output or too many queued requests */
         bool dead;
 
         /* replication link (primary side) */
