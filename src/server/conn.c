@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msglog.h"
 #include "replication-primary.h"
+#include "request.h"
 #include "server-util.h"
 
 #define ACCEPT_BATCH 64
@@ -35,7 +36,7 @@ static Pending *pending_free(Pending *p) {
         return NULL;
 }
 
-static Pending *conn_push(Conn *c, PendingType type) {
+Pending *conn_push(Conn *c, PendingType type) {
         Pending *p;
 
         p = calloc(1, sizeof(Pending));
@@ -62,9 +63,7 @@ static void conn_pop(Conn *c) {
         pending_free(p);
 }
 
-/* Where an immediate reply goes: straight into the output when nothing is
- * queued before it, else behind the queued requests. */
-static Buf *conn_reply_buf(Conn *c) {
+Buf *conn_reply_buf(Conn *c) {
         Pending *p;
 
         if (!c->head)
@@ -304,178 +303,6 @@ void pending_finish(Pending *p) {
         conn_flush_later(c);
 }
 
-static int conn_info(Conn *c) {
-        Manager *m = c->manager;
-        const Config *cfg = m->config;
-        Buf *b = conn_reply_buf(c);
-        int r = 0;
-
-        if (!b)
-                return -ENOMEM;
-
-        r |= reply_kv(b, "name", "%s", m->self->name);
-        r |= reply_kv(b, "role", "%s", role_to_string(m->role));
-        r |= reply_kv(b, "term", "%" PRIu64, m->term);
-        r |= reply_kv(b, "last_index", "%" PRIu64, msglog_last_index(m->log));
-        r |= reply_kv(b, "last_term", "%" PRIu64, msglog_last_term(m->log));
-        r |= reply_kv(b, "commit_index", "%" PRIu64, m->commit_index);
-        r |= reply_kv(b, "primary", "%s", m->primary_name ?: "-");
-        r |= reply_kv(b, "primary_address", "%s", m->primary_address ?: "-");
-        r |= reply_kv(b, "lease_valid", "%s", manager_lease_valid(m) ? "yes" : "no");
-        r |= reply_kv(b, "replicas_in_sync", "%zu", manager_replicas_in_sync(m));
-        r |= reply_kv(b, "fsync", "%s", fsync_mode_to_string(cfg->fsync));
-
-        if (m->role == ROLE_PRIMARY)
-                for (size_t i = 0; i < cfg->n_servers; i++) {
-                        const char *name = cfg->servers[i].name;
-                        uint64_t acked = 0;
-                        bool in_sync = false;
-
-                        if (&cfg->servers[i] == m->self)
-                                continue;
-                        for (Conn *rc = m->replicas; rc; rc = rc->rnext)
-                                if (streq(rc->replica_name, name)) {
-                                        acked = rc->acked;
-                                        in_sync = true;
-                                }
-                        r |= buf_printf(b, "replica.%s=acked:%" PRIu64 ",in_sync:%s\n", name, acked,
-                                        in_sync ? "yes" : "no");
-                }
-        r |= reply_end(b);
-        return r < 0 ? -ENOMEM : 0;
-}
-
-static int conn_get(Conn *c, uint64_t index) {
-        Manager *m = c->manager;
-        LogRecord rec = {};
-        Buf *b = conn_reply_buf(c);
-        int r;
-
-        if (!b)
-                return -ENOMEM;
-        if (index > m->commit_index)
-                return reply_err(b, ERRC_NOTFOUND, "no message %" PRIu64, index);
-
-        r = msglog_read(m->log, index, &rec);
-        if (r < 0) {
-                log_debug_errno(r, "Failed to read index %" PRIu64 ": %m", index);
-                return reply_err(b, r == -ENOENT ? ERRC_NOTFOUND : ERRC_INTERNAL, "cannot read message %" PRIu64,
-                                 index);
-        }
-        r = reply_msg(b, rec.index, rec.term, rec.payload, rec.payload_len);
-        log_record_done(&rec);
-        return r;
-}
-
-static int conn_write_request(Conn *c, const Request *req) {
-        Manager *m = c->manager;
-        const Config *cfg = m->config;
-        const char *msgid = req->type == REQUEST_PUT ? req->msgid : NULL;
-        size_t msgid_len = msgid ? req->msgid_len : 0;
-        size_t in_sync;
-        uint64_t index;
-        Pending *p;
-        Buf *b;
-        int r;
-
-        if (m->role != ROLE_PRIMARY) {
-                b = conn_reply_buf(c);
-                if (!b)
-                        return -ENOMEM;
-                if (m->primary_address)
-                        return reply_redirect(b, m->primary_address);
-                return reply_err(b, ERRC_NOPRIMARY, "no primary known");
-        }
-
-        if (!manager_lease_valid(m)) {
-                b = conn_reply_buf(c);
-                return b ? reply_err(b, ERRC_NOLEASE, "no valid lease from the monitor") : -ENOMEM;
-        }
-
-        r = msgid ? msglog_find_msgid(m->log, msgid, msgid_len, &index) : 0;
-        if (r > 0 && index <= m->commit_index) {
-                b = conn_reply_buf(c);
-                return b ? reply_ok(b, index) : -ENOMEM;
-        }
-
-        in_sync = manager_replicas_in_sync(m);
-        if (in_sync < cfg->min_sync_replicas) {
-                b = conn_reply_buf(c);
-                return b ? reply_err(b, ERRC_NOREPLICAS, "%zu of %" PRIu64 " required backups in sync", in_sync,
-                                     cfg->min_sync_replicas)
-                         : -ENOMEM;
-        }
-
-        if (r <= 0) {
-                r = manager_append(m, msgid, msgid_len, req->payload, req->payload_len, &index);
-                if (r < 0) {
-                        b = conn_reply_buf(c);
-                        return b ? reply_err(b, ERRC_INTERNAL, "cannot store the message") : -ENOMEM;
-                }
-        }
-
-        p = conn_push(c, PENDING_WRITE);
-        if (!p)
-                return -ENOMEM;
-        p->index = index;
-        p->deadline = now_usec() + cfg->sync_timeout_ms * USEC_PER_MSEC;
-        manager_wait_write(m, p);
-        return 0;
-}
-
-static int conn_handle_line(Conn *c, char *line, size_t len) {
-        Manager *m = c->manager;
-        const char *reason = NULL;
-        ErrCode code = ERRC_BADCMD;
-        Request req = {};
-        bool first;
-        Pending *p;
-        Buf *b;
-
-        if (c->is_replica)
-                return replica_handle_line(c, line, len);
-
-        first = !c->got_request;
-        c->got_request = true;
-
-        if (request_parse(line, len, m->config->max_message_bytes, &req, &code, &reason) < 0) {
-                b = conn_reply_buf(c);
-                return b ? reply_err(b, code, "%s", reason ?: "bad request") : -ENOMEM;
-        }
-
-        switch (req.type) {
-        case REQUEST_PING:
-                b = conn_reply_buf(c);
-                return b ? reply_pong(b, m->self->name, role_to_string(m->role), m->term) : -ENOMEM;
-        case REQUEST_INFO:
-                return conn_info(c);
-        case REQUEST_GET:
-                return conn_get(c, req.index);
-        case REQUEST_READ:
-                p = conn_push(c, PENDING_READ);
-                if (!p)
-                        return -ENOMEM;
-                p->index = req.index;
-                p->count = req.count;
-                return 0;
-        case REQUEST_SEND:
-        case REQUEST_PUT:
-                return conn_write_request(c, &req);
-        case REQUEST_SYNC:
-                if (first && !c->head && conn_output_size(c) == 0)
-                        return replica_start(c, req.line, req.line_len);
-                b = conn_reply_buf(c);
-                return b ? reply_err(b, ERRC_BADCMD, "SYNC must be the first request") : -ENOMEM;
-        case REQUEST_AUTH:
-                b = conn_reply_buf(c);
-                /* No configuration requires authentication (doc/protocol.md): any token is fine. */
-                return b ? reply_ok(b, 0) : -ENOMEM;
-        default:
-                b = conn_reply_buf(c);
-                return b ? reply_err(b, ERRC_BADCMD, "unknown command") : -ENOMEM;
-        }
-}
-
 static void conn_process(Conn *c) {
         int r;
 
@@ -503,7 +330,7 @@ static void conn_process(Conn *c) {
                         r = b ? reply_err(b, ERRC_TOOLONG, "line longer than %zu bytes", c->lr.max_line)
                               : -ENOMEM;
                 } else if (r > 0)
-                        r = conn_handle_line(c, line, len);
+                        r = c->is_replica ? replica_handle_line(c, line, len) : request_handle(c, line, len);
                 if (r < 0) {
                         log_debug_errno(r, "Closing connection: %m");
                         conn_kill(c);

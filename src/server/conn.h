@@ -74,6 +74,11 @@ Conn *conn_free(Conn *c);
 void conn_kill(Conn *c);
 
 size_t conn_output_size(const Conn *c);
+/* Append a request to the connection's FIFO. */
+Pending *conn_push(Conn *c, PendingType type);
+/* Where an immediate reply goes: straight into the output when nothing is
+ * queued before it, else behind the queued requests. NULL: out of memory. */
+Buf *conn_reply_buf(Conn *c);
 /* Move finished replies from the FIFO head to the output, then write. */
 void conn_flush(Conn *c);
 /* Write what is buffered; on error the connection is killed. */

@@ -2,9 +2,10 @@
 /*
  * server-manager — the state of one fusion-server: its log, term and role,
  * the commit index, the writes waiting for it, group commit, and the role
- * changes the monitor orders (doc/internals.md). Client connections live in
- * conn.c, the primary's side of replication in replication-primary.c, the
- * backup's in replication-backup.c, the monitor connection in monitor-link.c.
+ * changes the monitor orders (doc/internals.md). Role changes live in
+ * server-roles.c, client connections in conn.c and their verbs in request.c,
+ * the primary's side of replication in replication-primary.c, the backup's in
+ * replication-backup.c, the monitor connection in monitor-link.c.
  */
 #pragma once
 
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "hbproto.h"
 #include "msglog.h"
+#include "protocol.h"
 #include "util.h"
 
 typedef struct Conn Conn;
@@ -113,6 +115,12 @@ void manager_on_promote(Manager *m, uint64_t term);
 void manager_on_follow(Manager *m, uint64_t term, const char *primary, const char *address);
 void manager_on_demote(Manager *m, uint64_t term);
 void manager_demote(Manager *m, const char *reason);
+
+/* Shared by server-manager.c and server-roles.c. */
+void manager_set_log_context(Manager *m);
+int manager_set_primary(Manager *m, const char *name, const char *address);
+/* Answer every waiting write with an error (on demotion). */
+void manager_fail_waiting(Manager *m, ErrCode code, const char *text);
 
 /* Fatal storage error: log and end the event loop. */
 void manager_fail(Manager *m, int error, const char *what);
