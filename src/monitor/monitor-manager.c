@@ -265,7 +265,7 @@ static int hb_conn_new(Manager *m, int fd) {
                 safe_close(fd);
                 return log_oom();
         }
-        *c = (HbConn) { .manager = m, .fd = fd, .pidfd = -1 };
+        *c = (HbConn) { .manager = m, .fd = fd, .pidfd = -1, .accepted = now_usec() };
 
         r = line_reader_init(&c->reader, HB_LINE_MAX);
         if (r < 0)
@@ -431,7 +431,10 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
         for (HbConn *c = m->hb_conns, *next; c; c = next) {
                 next = c->next;
-                if (c->out.len > HB_OUTPUT_MAX) {
+                if (!c->peer && now >= c->accepted + HB_IDENTIFY_USEC) {
+                        log_debug("Closing a heartbeat connection that never sent a HEARTBEAT.");
+                        hb_conn_free(c);
+                } else if (c->out.len > HB_OUTPUT_MAX) {
                         /* The next one may be freed too if it was c's peer's old connection: restart. */
                         hb_conn_close(c, "it does not read what the monitor sends");
                         next = m->hb_conns;

@@ -29,6 +29,8 @@ typedef struct ClientConn ClientConn;
 #define HB_LINE_MAX 1024
 /* A server that does not read its LEASEs: drop the connection past this. */
 #define HB_OUTPUT_MAX (64U * 1024U)
+/* A connection that sends no HEARTBEAT this long after it was accepted is closed. */
+#define HB_IDENTIFY_USEC (10 * USEC_PER_SEC)
 
 /* A stream connection on the heartbeat endpoint. */
 struct HbConn {
@@ -42,7 +44,7 @@ struct HbConn {
         bool is_unix;
         pid_t ucred_pid;        /* unix peers: SO_PEERCRED, else 0 */
         int pidfd;              /* pidfd of ucred_pid, -1 when none */
-        bool closing;           /* REJECTed: flush, then close */
+        usec_t accepted;        /* an unidentified connection is closed after HB_IDENTIFY_USEC */
 };
 
 /* One configured server. */
