@@ -354,8 +354,10 @@ class Writer(threading.Thread):
                 self.acks.append((time.monotonic(), pending[0], int(r.split()[1]), pending[1]))
                 pending = None
             elif r.startswith("REDIRECT") or r.startswith("ERR"):
-                if not r.startswith("ERR NOREPLICAS") and not r.startswith("ERR NOLEASE") \
-                        and not r.startswith("ERR NOPRIMARY") and not r.startswith("ERR BUSY"):
+                # a REDIRECT or a transient error sends the writer back to the monitor;
+                # anything else (BADCMD, TOOLONG, ...) is a real error
+                transient = ("REDIRECT", "ERR NOREPLICAS", "ERR NOLEASE", "ERR NOPRIMARY", "ERR BUSY")
+                if not r.startswith(transient):
                     self.errors.append(r)
                 conn.close()
                 conn = None

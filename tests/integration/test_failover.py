@@ -120,11 +120,11 @@ def t_rules_pick_most_complete():
         c.start_server("backup")
         new = c.wait_primary(exclude="primary", min_term=2)
         assert new[0] == "backup2", new
+        c.wait_writable()  # the new primary's commit index covers its whole log
         log = c.read_all(new[0])
         payloads = {p for _, p in log.values()}
         for i in range(5):
             assert "data-%d" % i in payloads, (i, sorted(payloads))
-        c.wait_writable()
         wait_for(lambda: all("data-%d" % i in {p for _, p in c.read_all("backup").values()} for i in range(5)),
                  10, "backup to catch up")
         print("picked %s over the higher-priority but older backup; all 5 writes present" % new[0])
