@@ -28,10 +28,15 @@ expect() {
         log "ok: $1 = '$3'"
 }
 
+# systemd finished starting up. In the VM the scenarios run from
+# fusion-test.service, whose own job keeps the system "starting" until it
+# ends: there, boot is done when that is the only job left.
 system_up() {
         local s
         s=$(systemctl is-system-running 2>/dev/null)
-        [ "$s" = running ] || [ "$s" = degraded ]
+        [ "$s" = running ] || [ "$s" = degraded ] && return 0
+        [ "$FUSION_WHERE" = vm ] && [ "$s" = starting ] || return 1
+        [ -z "$(systemctl list-jobs --no-legend --plain | grep -v ' fusion-test\.service ')" ]
 }
 
 # fusion_install: installs the package under test once: the .deb from the
