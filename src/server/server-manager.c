@@ -212,10 +212,22 @@ void manager_fail_waiting(Manager *m, ErrCode code, const char *text) {
 
 /* Commit and group commit */
 
+/* Group commit: the flush runs at idle priority, once every ready event of
+ * this loop iteration has been handled (all their appends share one sync);
+ * the timer bounds the wait when events keep coming. */
 static void manager_schedule_flush(Manager *m) {
-        int r;
+        int enabled = SD_EVENT_OFF, r;
 
+        if (m->flushing)
+                return;
         r = sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
+        if (r >= 0)
+                r = sd_event_source_get_enabled(m->flush_timer, &enabled);
+        if (r >= 0 && enabled == SD_EVENT_OFF) {
+                r = sd_event_source_set_time_relative(m->flush_timer, FLUSH_MAX_DELAY_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->flush_timer, SD_EVENT_ONESHOT);
+        }
         if (r < 0)
                 manager_fail(m, r, "schedule a log sync");
 }
@@ -249,6 +261,9 @@ void manager_set_commit(Manager *m, uint64_t commit) {
 static void manager_flush(Manager *m) {
         int r;
 
+        (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(m->flush_timer, SD_EVENT_OFF);
+
         if (m->n_unflushed > 0 && m->config->fsync == FSYNC_ALWAYS) {
                 r = msglog_sync(m->log);
                 if (r < 0) {
@@ -257,11 +272,20 @@ static void manager_flush(Manager *m) {
                 }
         }
         m->n_unflushed = 0;
+
+        /* The pump below sends new entries and COMMIT lines: no second flush for them. */
+        m->flushing = true;
         manager_update_commit(m);
         replicas_pump_all(m);
+        m->flushing = false;
 }
 
 static int manager_on_flush(sd_event_source *s, void *userdata) {
+        manager_flush(userdata);
+        return 0;
+}
+
+static int manager_on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_flush(userdata);
         return 0;
 }
@@ -395,6 +419,11 @@ static int manager_add_sources(Manager *m) {
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
         if (r >= 0)
+                r = sd_event_source_set_priority(m->flush_source, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = manager_add_timer(m, &m->flush_timer, FLUSH_MAX_DELAY_USEC, manager_on_flush_timer,
+                                      SD_EVENT_OFF);
+        if (r >= 0)
                 r = sd_event_add_defer(m->event, &m->gc_source, manager_on_gc, m);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->gc_source, SD_EVENT_OFF);
@@ -476,6 +505,7 @@ Manager *manager_free(Manager *m) {
         conn_list_free(m->dead_conns);
 
         sd_event_source_disable_unref(m->flush_source);
+        sd_event_source_disable_unref(m->flush_timer);
         sd_event_source_disable_unref(m->batch_timer);
         sd_event_source_disable_unref(m->tick_timer);
         sd_event_source_disable_unref(m->deadline_timer);

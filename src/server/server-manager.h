@@ -32,6 +32,8 @@ typedef struct BackupLink BackupLink;
 #define CONN_PENDING_MAX 4096U
 /* Unsynced appends that force a sync without waiting for the batch to end. */
 #define FLUSH_FORCE_APPENDS 4096U
+/* Longest wait of an append for its group commit while events keep coming. */
+#define FLUSH_MAX_DELAY_USEC (1 * USEC_PER_MSEC)
 #define BATCH_FSYNC_USEC (10 * USEC_PER_MSEC)
 /* Timer accuracy for every timer of the server. */
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
@@ -57,8 +59,10 @@ typedef struct Manager {
         char *primary_address;
 
         /* group commit */
-        sd_event_source *flush_source;
+        sd_event_source *flush_source;   /* idle defer: sync, commit, stream */
+        sd_event_source *flush_timer;    /* the same, at the latest FLUSH_MAX_DELAY_USEC later */
         uint64_t n_unflushed;
+        bool flushing;
         sd_event_source *batch_timer;
         sd_event_source *tick_timer;
         sd_event_source *deadline_timer;
