@@ -104,7 +104,12 @@ build_rootfs() {
         ROOTFS=$dir/root
         KERNEL=$dir/vmlinuz
         INITRD=$dir/initrd.img
+        mkdir -p "$CACHE_DIR"
+        # One builder at a time (a VM and a container run may start together).
+        exec {lock_fd}>"$CACHE_DIR/.lock"
+        flock -w 900 "$lock_fd" || die "timed out waiting for $CACHE_DIR/.lock"
         if [ -e "$dir/.done" ]; then
+                flock -u "$lock_fd"
                 say "root directory cached: $dir"
                 return 0
         fi
@@ -127,6 +132,7 @@ build_rootfs() {
         touch "$dir/.done"
         # Keep only the newest cached root directory.
         find "$CACHE_DIR" -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key" -exec rm -rf {} +
+        flock -u "$lock_fd"
         say "root directory ready: $(du -sh "$ROOTFS" | cut -f1)"
 }
 

@@ -1,0 +1,56 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# fusion-test: where=both timeout=120
+# The shipped units run the real binaries under their sandbox: starting
+# fusion-primary alone brings up the monitor and both backups (Type=notify,
+# so "active" means READY=1 arrived), the servers answer PING on their
+# socket-activated ports, the monitor names a primary, and a SIGKILLed server
+# is restarted by systemd (Restart=on-failure).
+. "$FUSION_SHARE/guest/lib.sh"
+
+wait_for 60 "systemctl is-system-running" system_up
+fusion_install
+
+# request LINE HOST PORT: one request line, the first reply line.
+request() {
+        local reply
+        exec 5<>"/dev/tcp/$2/$3" || return 1
+        printf '%s\n' "$1" >&5
+        IFS= read -r -t 5 reply <&5
+        exec 5<&-
+        printf '%s\n' "${reply%$'\r'}"
+}
+
+systemctl start fusion-primary.service || fail "systemctl start fusion-primary failed: $(journalctl -b -u 'fusion-*' -o cat | tail -n 30)"
+for u in fusion-primary fusion-backup fusion-backup2 fusion-monitor; do
+        wait_for 30 "$u active" sh -c "[ \"\$(systemctl is-active $u.service)\" = active ]"
+        log "ok: $u.service active"
+done
+expect "state dir" "drwx------ fusion fusion" "$(stat -c '%A %U %G' /var/lib/fusion/primary)"
+expect "monitor state dir" "drwx------ fusion fusion" "$(stat -c '%A %U %G' /var/lib/fusion/monitor)"
+expect "primary user" fusion "$(ps -o user= -p "$(systemctl show -P MainPID fusion-primary.service)")"
+
+for s in primary:8090 backup:8089 backup2:8088; do
+        reply=$(request PING 127.0.0.1 "${s#*:}")
+        case $reply in
+        "PONG ${s%%:*} "*) log "ok: ${s%%:*} answers '$reply'" ;;
+        *) fail "PING ${s%%:*}: got '$reply'" ;;
+        esac
+done
+has_primary() { case $(request WHO 127.0.0.1 9001) in "PRIMARY "*) return 0 ;; esac; return 1; }
+wait_for 30 "the monitor to name a primary" has_primary
+log "ok: monitor says '$(request WHO 127.0.0.1 9001)'"
+
+n0=$(systemctl show -P NRestarts fusion-backup2.service)
+pid0=$(systemctl show -P MainPID fusion-backup2.service)
+systemctl kill -s SIGKILL fusion-backup2.service
+wait_for 30 "fusion-backup2 restarted by systemd" sh -c \
+        "[ \"\$(systemctl show -P NRestarts fusion-backup2.service)\" -gt $n0 ] && [ \"\$(systemctl is-active fusion-backup2.service)\" = active ]"
+log "ok: fusion-backup2 restarted (pid $pid0 -> $(systemctl show -P MainPID fusion-backup2.service))"
+
+if journalctl -b -u 'fusion-*' -o cat | grep -q 'Watchdog timeout'; then
+        fail "a watchdog fired: $(journalctl -b -u 'fusion-*' -o cat | grep 'Watchdog timeout')"
+fi
+failed=$(systemctl list-units --failed --plain --no-legend 'fusion-*')
+[ -z "$failed" ] || fail "failed units: $failed"
+log "ok: no fusion unit failed, no watchdog timeout"
