@@ -2,7 +2,11 @@
 /*
  * fuzz-msglog — msglog_open() on arbitrary files. Input byte 0 decides (bit
  * 0) whether the valid 16-byte file header is written before the remaining
- * bytes, which become <tmpdir>/messages.log. Then:
+ * bytes, which become <tmpdir>/messages.log, and (bit 3) whether the
+ * checksums of the records are fixed up first: mutations rarely keep a CRC-32C
+ * right, and without this the fuzzer would never get past the checksum to
+ * the checks on indexes, terms, msgids and flags. Bits 1 and 2 shape the
+ * record appended later. Then:
  *   - a refused file must be left exactly as it was, with a message naming it;
  *   - an opened one must have had only a tail cut, and every record it kept
  *     must read back with dense indexes, non-decreasing terms, its msgid found
@@ -18,11 +22,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "fuzz.h"
 #include "msglog.h"
 #include "util.h"
 
 #define HEADER_SIZE 16
+#define REC_HEADER_SIZE 32
 
 static char dir[256];
 static char path[300];
@@ -73,6 +79,25 @@ static bool file_equals(const uint8_t *want, size_t n) {
         close(fd);
         free(have);
         return same;
+}
+
+/* Walk the records from the file header on and give each a correct crc. */
+static void fix_checksums(uint8_t *p, size_t n) {
+        size_t off = HEADER_SIZE;
+
+        while (n - off >= REC_HEADER_SIZE && memcmp(p + off, "FUSR", 4) == 0) {
+                uint32_t payload_len = (uint32_t) p[off + 24] | (uint32_t) p[off + 25] << 8 |
+                                       (uint32_t) p[off + 26] << 16 | (uint32_t) p[off + 27] << 24;
+                size_t body = (size_t) p[off + 28] + payload_len, crc_len = REC_HEADER_SIZE - 8 + body;
+                uint32_t crc;
+
+                if (body > n - off - REC_HEADER_SIZE)
+                        return;
+                crc = crc32c(0, p + off + 8, crc_len);
+                for (int i = 0; i < 4; i++)
+                        p[off + 4 + i] = (uint8_t) (crc >> (8 * i));
+                off += REC_HEADER_SIZE + body;
+        }
 }
 
 static bool file_starts_with(const uint8_t *want, size_t n) {
@@ -166,6 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 memcpy(content, header, HEADER_SIZE);
         if (body_len > 0)
                 memcpy(content + (with_header ? HEADER_SIZE : 0), data + 1, body_len);
+        if ((data[0] & 0x08) && content_len >= HEADER_SIZE)
+                fix_checksums(content, content_len);
 
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
         FUZZ_CHECK(fd >= 0);
