@@ -80,7 +80,12 @@ def failover_after(c, action, expect_new, label):
     # acknowledgements from just before the failure to the end
     times = [a[0] for a in writer.acks if a[0] >= t0 - 0.2]
     ms = max(b - a for a, b in zip(times, times[1:])) * 1000.0
-    assert new[0] == expect_new, (new, expect_new)
+    if expect_new:
+        assert new[0] == expect_new, (new, expect_new)
+    else:
+        # with writes in flight the backups may differ by an entry or two, and the
+        # one holding more wins over priority: either backup is right here
+        assert new[0] in ("backup", "backup2"), new
     assert new[2] > w[2], (new, w)
     assert not writer.errors, writer.errors
     # every acknowledged write is on the new primary with the same index and payload
@@ -93,10 +98,28 @@ def failover_after(c, action, expect_new, label):
     return new
 
 
+def quiesced_kill(c, expect):
+    """With no writes in flight and every server at the same index, killing the
+    primary must promote the backup with the highest priority."""
+    w = c.wait_primary()
+    last = c.wait_writable()
+    for n in c.names:
+        wait_for(lambda: int(c.info(n).get("last_index", 0)) == last, 10, "%s at index %d" % (n, last))
+    c.kill(w[0])
+    new = c.wait_primary(exclude=w[0], min_term=w[2] + 1)
+    assert new[0] == expect, (new, expect)
+    print("quiesced kill of %s: promoted %s (highest priority among equal logs)" % (w[0], new[0]))
+    return w[0]
+
+
 def t_kill_primary():
     def body(c):
         c.start_all()
-        failover_after(c, lambda c: c.kill("primary"), "backup", "crash")
+        new = failover_after(c, lambda c: c.kill("primary"), None, "crash")
+        c.start_server("primary")
+        wait_for(lambda: (lambda p: p and p[1] == "backup")(c.ping("primary")), 10, "primary back as a backup")
+        # now the highest-priority server is a backup: a quiesced kill must pick it
+        quiesced_kill(c, "primary")
     run(body, server_opts=PRIOS)
 
 
@@ -139,7 +162,7 @@ def t_hang_primary():
         def hang(c):
             state["t"] = time.monotonic()
             c.signal("primary", signal.SIGSTOP)
-        new = failover_after(c, hang, "backup", "hang")
+        new = failover_after(c, hang, None, "hang")
         took = time.monotonic() - state["t"]
         c.signal("primary", signal.SIGCONT)
         # the old primary must not acknowledge anything now: its lease is gone
@@ -155,7 +178,7 @@ def t_hang_primary():
 def t_old_primary_rejoins():
     def body(c):
         c.start_all()
-        new = failover_after(c, lambda c: c.kill("primary"), "backup", "rejoin")
+        new = failover_after(c, lambda c: c.kill("primary"), None, "rejoin")
         c.start_server("primary")
         p = wait_for(lambda: (lambda x: x if x and x[1] == "backup" else None)(c.ping("primary")),
                      10, "old primary to come back as a backup")
