@@ -136,10 +136,29 @@ static bool conn_input_blocked(const Conn *c) {
 static int conn_on_resume(sd_event_source *s, void *userdata) {
         Conn *c = userdata;
 
+        if (c->is_replica) {
+                replica_pump(c);
+                return 0;
+        }
         conn_process(c);
         if (!c->dead)
                 conn_flush(c);
         return 0;
+}
+
+void conn_schedule_resume(Conn *c) {
+        int r = 0;
+
+        if (c->dead)
+                return;
+        if (!c->resume_source)
+                r = sd_event_add_defer(c->manager->event, &c->resume_source, conn_on_resume, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->resume_source, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to resume a connection, closing: %m");
+                conn_kill(c);
+        }
 }
 
 static void conn_update_events(Conn *c) {
@@ -153,15 +172,9 @@ static void conn_update_events(Conn *c) {
         /* Unblocked with complete lines already buffered: no EPOLLIN will announce them. */
         blocked = conn_input_blocked(c);
         if (c->input_blocked && !blocked && !c->input_done && line_reader_pending(&c->lr) > 0) {
-                if (!c->resume_source)
-                        r = sd_event_add_defer(c->manager->event, &c->resume_source, conn_on_resume, c);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(c->resume_source, SD_EVENT_ONESHOT);
-                if (r < 0) {
-                        log_debug_errno(r, "Failed to resume a connection, closing: %m");
-                        conn_kill(c);
+                conn_schedule_resume(c);
+                if (c->dead)
                         return;
-                }
         }
         c->input_blocked = blocked;
 
@@ -271,6 +284,11 @@ void conn_flush(Conn *c) {
                 conn_pop(c);
         }
         conn_write(c);
+
+        /* The socket took everything and a READ has more: go on after other events,
+         * since no EPOLLOUT will come for an empty buffer. */
+        if (!c->dead && c->head && c->head->type == PENDING_READ && conn_output_size(c) < CONN_OUTPUT_HIGH)
+                conn_schedule_resume(c);
 }
 
 void conn_flush_later(Conn *c) {
@@ -306,9 +324,15 @@ void pending_finish(Pending *p) {
 static void conn_process(Conn *c) {
         int r;
 
-        while (!c->dead && !conn_input_blocked(c)) {
+        while (!c->dead) {
                 char *line;
                 size_t len;
+
+                if (conn_input_blocked(c)) {
+                        /* conn_update_events() resumes us once the client catches up. */
+                        c->input_blocked = true;
+                        return;
+                }
 
                 r = line_reader_next(&c->lr, &line, &len);
                 if (r == 0) {

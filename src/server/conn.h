@@ -83,6 +83,8 @@ Buf *conn_reply_buf(Conn *c);
 void conn_flush(Conn *c);
 /* Write what is buffered; on error the connection is killed. */
 void conn_write(Conn *c);
+/* Continue later from a defer source: streaming (READ, replication) or buffered lines. */
+void conn_schedule_resume(Conn *c);
 /* Queue c for conn_flush() after the current batch. */
 void conn_flush_later(Conn *c);
 /* conn_flush() every queued connection. */

@@ -321,6 +321,9 @@ static void link_read(BackupLink *l) {
                 }
         }
         manager_set_commit(m, l->primary_commit);
+        if (appended)
+                log_debug("Replicated up to %" PRIu64 ", primary commit %" PRIu64 ", commit %" PRIu64 ".",
+                          msglog_last_index(m->log), l->primary_commit, m->commit_index);
         if (!appended && !ack)
                 return;
         if (link_send_ack(l) < 0) {

@@ -171,11 +171,18 @@ void replica_pump(Conn *c) {
                 sent_entry = true;
         }
 
+        if (sent_entry)
+                log_debug("Streamed to %s up to %" PRIu64 " (commit %" PRIu64 ").", c->replica_name,
+                          c->next_index - 1, m->commit_index);
         if (!sent_entry && c->sent_commit < m->commit_index && replica_send_commit(c) < 0) {
                 conn_kill(c);
                 return;
         }
         conn_write(c);
+
+        /* Catching up and the socket took everything: no EPOLLOUT will come, go on later. */
+        if (!c->dead && c->next_index <= limit && conn_output_size(c) < REPLICA_OUTPUT_HIGH)
+                conn_schedule_resume(c);
 }
 
 void replicas_pump_all(Manager *m) {
