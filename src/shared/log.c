@@ -125,6 +125,8 @@ int log_internal(int level, int error, const char *message_id, const char *file,
 
         if (log_journal)
                 log_write_journal(level, e, message_id, file, line, func, msg);
+        else if (ctx_server[0])
+                fprintf(stderr, "%s[%s]: %s\n", log_ident, ctx_server, msg);
         else
                 fprintf(stderr, "%s: %s\n", log_ident, msg);
 

@@ -394,11 +394,22 @@ int reply_err(Buf *b, ErrCode code, const char *fmt, ...) {
         return 0;
 }
 
+/* INFO keys: a lower-case word, optionally followed by ".<server name>"
+ * (per-replica keys such as "replica.backup2"), so [a-z_]+(\.[A-Za-z0-9_-]+)?. */
 static bool kv_key_is_valid(const char *s, size_t n) {
-        if (n == 0)
+        size_t i = 0;
+
+        while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+                i++;
+        if (i == 0)
                 return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+        if (i == n)
+                return true;
+        if (s[i] != '.' || i + 1 == n || n - i - 1 > NAME_MAX_LEN)
+                return false;
+        for (i++; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
                         return false;
         return true;
 }
@@ -555,7 +566,7 @@ int reply_parse(char *line, size_t len, Reply *ret) {
         if (len == 0 || memchr(line, '\0', len) || line[len] != '\0')
                 return -EINVAL;
 
-        /* key=value, key [a-z_]+; the value is the rest of the line (may be empty). */
+        /* key=value, key as kv_key_is_valid(); the value is the rest of the line (may be empty). */
         while (key_len < len && ((line[key_len] >= 'a' && line[key_len] <= 'z') || line[key_len] == '_'))
                 key_len++;
         if (key_len > 0 && key_len < len && line[key_len] == '=') {

@@ -520,6 +520,16 @@ TEST(reply_roundtrip) {
         ASSERT_STREQ(r.value, "");
         buf_clear(&b);
 
+        /* per-replica INFO keys carry a server name after a dot */
+        ASSERT_OK(reply_kv(&b, "replica.backup2", "%s", "acked:5,in_sync:yes"));
+        r = roundtrip(&b, "replica.backup2=acked:5,in_sync:yes\n", REPLY_KV);
+        ASSERT_STREQ(r.key, "replica.backup2");
+        ASSERT_STREQ(r.value, "acked:5,in_sync:yes");
+        buf_clear(&b);
+        ASSERT_EQ_INT(reply_kv(&b, "replica.", "%d", 1), -EINVAL);
+        ASSERT_EQ_INT(reply_kv(&b, "replica.a.b", "%d", 1), -EINVAL);
+        ASSERT_EQ_INT(reply_kv(&b, ".backup", "%d", 1), -EINVAL);
+
         ASSERT_OK(reply_primary(&b, "backup", "127.0.0.1:8089", 4));
         r = roundtrip(&b, "PRIMARY backup 127.0.0.1:8089 4\n", REPLY_PRIMARY);
         ASSERT_STREQ(r.name, "backup");
