@@ -567,8 +567,12 @@ int reply_parse(char *line, size_t len, Reply *ret) {
                 return -EINVAL;
 
         /* key=value, key as kv_key_is_valid(); the value is the rest of the line (may be empty). */
-        while (key_len < len && ((line[key_len] >= 'a' && line[key_len] <= 'z') || line[key_len] == '_'))
-                key_len++;
+        {
+                const char *eq = memchr(line, '=', len), *space = memchr(line, ' ', len);
+
+                if (eq && (!space || space > eq) && kv_key_is_valid(line, (size_t) (eq - line)))
+                        key_len = (size_t) (eq - line);
+        }
         if (key_len > 0 && key_len < len && line[key_len] == '=') {
                 line[key_len] = '\0';
                 r.type = REPLY_KV;
