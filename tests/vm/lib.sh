@@ -189,7 +189,7 @@ usage_common='  --scenarios LIST  comma-separated scenario names (default: all t
   --no-deb          run without the package (install scenarios are skipped)
   --out DIR         where results go (default: tests/vm/cache/last-KIND)'
 parse_args() {
-        SCENARIOS= DEB= STAGE= NO_DEB= OUT=
+        SCENARIOS='' DEB='' STAGE='' NO_DEB='' OUT=''
         while [ $# -gt 0 ]; do
                 case $1 in
                 --scenarios) SCENARIOS=$2; shift 2 ;;
