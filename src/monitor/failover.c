@@ -125,9 +125,13 @@ static void fence_watch_pidfd(Manager *m, Peer *p) {
         }
 }
 
-/* Is the old primary fenced? Its process exited, or the lease of every heartbeat it sent is over. */
+/* Is the old primary fenced? Its process exited (pidfd, or its unit per systemd), or the lease of
+ * every heartbeat it sent is over. */
 static bool fence_done(Manager *m, usec_t now, const char **ret_how) {
         Failover *f = &m->failover;
+
+        if (f->old && monitor_bus_pid_dead(f->old, f->old_pid, ret_how))
+                return true;
 
         if (!f->old_exited && f->old_pidfd >= 0) {
                 struct pollfd pfd = { .fd = f->old_pidfd, .events = POLLIN };
@@ -197,6 +201,7 @@ static void failover_begin(Manager *m, FailoverKind kind, Peer *old, usec_t fenc
         failover_reset(m);
         f->kind = kind;
         f->old = old;
+        f->old_pid = old ? old->pid : 0;
         f->started = now;
         f->round = 1;
         f->fence_deadline = fence_deadline;
@@ -234,6 +239,24 @@ void failover_primary_lost(Manager *m, Peer *p, const char *reason) {
         fence_watch_pidfd(m, p);
         manager_state_changed(m);
         fence_check(m, now_usec());
+}
+
+void failover_primary_hung(Manager *m, Peer *p, const char *reason) {
+        failover_primary_lost(m, p, reason);
+        /* Even when its lease already fenced it: a killed server restarts and rejoins as a backup
+         * (the watchdog would take WatchdogSec=). */
+        (void) monitor_bus_kill_hung(m, p);
+}
+
+void failover_unit_dead(Manager *m, Peer *p, const char *reason) {
+        Failover *f = &m->failover;
+
+        if (p == m->primary && m->primary_confirmed && !failover_active(m)) {
+                failover_primary_lost(m, p, reason);
+                return;
+        }
+        if (f->kind != FAILOVER_NONE && f->phase == PHASE_FENCING && f->old == p)
+                fence_check(m, now_usec());
 }
 
 void failover_start_election(Manager *m) {

@@ -395,7 +395,7 @@ static void manager_check_silence(Manager *m, usec_t now) {
 
         snprintf(reason, sizeof reason, "no heartbeat for %" PRIu64 " ms",
                  (now - p->last_heartbeat) / USEC_PER_MSEC);
-        failover_primary_lost(m, p, reason);
+        failover_primary_hung(m, p, reason);
 }
 
 static void manager_check_tilt(Manager *m, usec_t now) {
@@ -546,6 +546,9 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         failover_done(m);
+        m->bus = monitor_bus_free(m->bus);
+        for (size_t i = 0; i < m->n_peers; i++)
+                peer_unit_done(&m->peers[i].unit);
         while (m->clients)
                 client_conn_free(m->clients);
         for (size_t i = 0; i < m->n_peers; i++)
@@ -593,6 +596,11 @@ int manager_start(Manager *m) {
                               m->start_time + manager_ms(m, m->config->dead_after_ms), 1, manager_on_startup, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the start-up timer: %m");
+
+        /* systemd over D-Bus when there is a system bus; never fatal. */
+        r = monitor_bus_new(m, &m->bus);
+        if (r < 0)
+                log_warning_errno(r, "Failed to set up the systemd link, watching heartbeats only: %m");
 
         log_info("Watching %zu servers (term %" PRIu64 ", recorded primary %s); waiting %" PRIu64
                  " ms for heartbeats.",

@@ -17,6 +17,7 @@
 #include "election.h"
 #include "hbproto.h"
 #include "linereader.h"
+#include "monitor-bus.h"
 #include "monitor-fds.h"
 #include "util.h"
 
@@ -70,6 +71,8 @@ struct Peer {
         uint64_t follow_term;   /* term of the last FOLLOW sent on this connection, 0: none */
         usec_t follow_time;
         usec_t demote_time;
+
+        PeerUnit unit;          /* its systemd unit (monitor-bus.c) */
 };
 
 typedef enum FailoverKind {
@@ -93,6 +96,7 @@ typedef struct Failover {
         FailoverKind kind;
         FailoverPhase phase;
         Peer *old;              /* old primary; NULL at a first election without a recorded primary */
+        uint64_t old_pid;       /* its pid when the failover began (heartbeats), 0: unknown */
         int old_pidfd;          /* dup of the old primary's pidfd, -1 */
         sd_event_source *pidfd_source;
         bool old_exited;
@@ -138,6 +142,7 @@ struct Manager {
         ClientConn *clients;
         size_t n_clients;
         MonitorFds fds;
+        MonitorBus *bus;          /* systemd over D-Bus, NULL: none (heartbeats only) */
         sd_event_source *listen_sources[2 * MONITOR_FDS_MAX];
         size_t n_listen_sources;
 

@@ -116,6 +116,8 @@ void manager_on_heartbeat(Manager *m, Peer *p, const HbMessage *hb, usec_t now) 
                 p->probe_answer_time = now;
         }
 
+        monitor_bus_peer_heartbeat(m, p);
+
         if (hb->term > MAX(m->term, m->term_floor))
                 manager_on_higher_term(m, p, hb);
 
