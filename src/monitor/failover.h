@@ -13,10 +13,8 @@
  * switchover of "PROMOTE NAME" (PROBING then waits for the target to catch up
  * with the old primary instead of for a quorum).
  *
- * Fencing: the old primary's pidfd readable, its systemd unit showing its
- * process gone (monitor-bus.c), or its lease surely over — whichever proves
- * first. A silent (hung) primary whose unit still runs is also killed through
- * systemd's KillUnit, so that it restarts and rejoins as a backup.
+ * Fencing today knows pidfds and lease expiry only; fence_*() is the seam
+ * where systemd unit state and KillUnit will plug in.
  */
 #pragma once
 
@@ -38,12 +36,6 @@ bool failover_active(const Manager *m);
  * something else than role=primary of the current term). Call while
  * p->conn (if any) is still attached: its pidfd is duplicated for fencing. */
 void failover_primary_lost(Manager *m, Peer *p, const char *reason);
-/* The confirmed primary p sent no heartbeat for dead_after_ms: lost, and
- * killed through systemd when its unit still runs it (a hang). */
-void failover_primary_hung(Manager *m, Peer *p, const char *reason);
-/* systemd shows that p's process is gone (monitor-bus.c): a trigger when p is
- * the confirmed primary, and a proof of death for the fence. */
-void failover_unit_dead(Manager *m, Peer *p, const char *reason);
 /* No primary confirmed within dead_after_ms of the monitor's start. */
 void failover_start_election(Manager *m);
 /* PROMOTE NAME from the client API. Returns 1 when the switchover started

@@ -81,5 +81,13 @@ bool monitor_bus_pid_dead(const Peer *p, uint64_t pid, const char **ret_how);
 /* "ActiveState/SubState" into buf when known; returns 1 when known, 0 when not. */
 int monitor_bus_unit_state(const Peer *p, char *buf, size_t size);
 
+/* Implemented in failover.c (declared here: failover.h belongs to the failover's author).
+ * The confirmed primary p sent no heartbeat for dead_after_ms: lost, and killed through
+ * systemd when its unit still runs it (a hang). */
+void failover_primary_hung(Manager *m, Peer *p, const char *reason);
+/* systemd shows that p's process is gone: a trigger when p is the confirmed primary, and a
+ * proof of death for the fence. */
+void failover_unit_dead(Manager *m, Peer *p, const char *reason);
+
 /* Free a peer's unit state (timers, strings). */
 void peer_unit_done(PeerUnit *u);
