@@ -26,6 +26,7 @@
 #include "config.h"
 #include "macro.h"
 #include "net.h"
+#include "peerauth.h"
 #include "util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -54,6 +55,27 @@ FsyncMode fsync_mode_from_string(const char *s) {
                 if (strcmp(s, fsync_mode_table[m]) == 0)
                         return m;
         return _FSYNC_MODE_INVALID;
+}
+
+static const char *const auth_mode_table[_AUTH_MODE_MAX] = {
+        [AUTH_TCP] = "tcp",
+        [AUTH_ALWAYS] = "always",
+        [AUTH_NEVER] = "never",
+};
+
+const char *auth_mode_to_string(AuthMode m) {
+        if (m < 0 || m >= _AUTH_MODE_MAX)
+                return NULL;
+        return auth_mode_table[m];
+}
+
+AuthMode auth_mode_from_string(const char *s) {
+        if (!s)
+                return _AUTH_MODE_INVALID;
+        for (AuthMode m = 0; m < _AUTH_MODE_MAX; m++)
+                if (strcmp(s, auth_mode_table[m]) == 0)
+                        return m;
+        return _AUTH_MODE_INVALID;
 }
 
 typedef enum SectionKind {
@@ -127,6 +149,26 @@ static int parse_fsync(const ConfigItem *item, const char *value, void *base, ch
         }
         *(FsyncMode *) ((char *) base + item->offset) = m;
         return 0;
+}
+
+static int parse_auth(const ConfigItem *item, const char *value, void *base, char *expected, size_t size) {
+        AuthMode m = auth_mode_from_string(value);
+
+        if (m < 0) {
+                snprintf(expected, size, "one of tcp, always, never");
+                return -EINVAL;
+        }
+        *(AuthMode *) ((char *) base + item->offset) = m;
+        return 0;
+}
+
+static int parse_token(const ConfigItem *item, const char *value, void *base, char *expected, size_t size) {
+        if (!client_token_is_valid(value, strlen(value))) {
+                snprintf(expected, size, "a token of 1 to %d printable characters without spaces",
+                         CLIENT_TOKEN_MAX);
+                return -EINVAL;
+        }
+        return set_string((char **) ((char *) base + item->offset), value);
 }
 
 static int parse_path(const ConfigItem *item, const char *value, void *base, char *expected, size_t size) {
@@ -226,6 +268,10 @@ static const ConfigItem config_items[] = {
         { SECTION_CLUSTER, "fsync", parse_fsync, offsetof(Config, fsync) },
         { SECTION_CLUSTER, "max_clients", parse_u64, offsetof(Config, max_clients), 1, CLIENTS_MAX,
           "a number of connections" },
+        { SECTION_CLUSTER, "auth", parse_auth, offsetof(Config, auth) },
+        { SECTION_CLUSTER, "authkey_file", parse_path, offsetof(Config, authkey_file) },
+        { SECTION_CLUSTER, "client_token", parse_token, offsetof(Config, client_token) },
+        { SECTION_CLUSTER, "client_token_file", parse_path, offsetof(Config, client_token_file) },
 
         { SECTION_MONITOR, "listen", parse_tcp_or_none, offsetof(Config, monitor_listen) },
         { SECTION_MONITOR, "socket", parse_unix_or_none, offsetof(Config, monitor_socket) },
@@ -609,8 +655,10 @@ static int config_set_defaults(Config *c) {
                 .max_message_bytes = 65536,
                 .fsync = FSYNC_ALWAYS,
                 .max_clients = 1024,
+                .auth = AUTH_TCP,
                 .restart_failed_units = true,
         };
+        c->authkey_file = strdup("/etc/fusion/authkey");
         c->monitor_listen = strdup("127.0.0.1:9000");
         c->monitor_socket = strdup("/run/fusion/monitor.sock");
         c->client_listen = strdup("127.0.0.1:9001");
@@ -619,7 +667,7 @@ static int config_set_defaults(Config *c) {
         c->client_address = strdup("127.0.0.1:9001");
         c->state_dir = strdup("/var/lib/fusion/monitor");
         if (!c->monitor_listen || !c->monitor_socket || !c->client_listen || !c->client_socket ||
-            !c->monitor_address || !c->client_address || !c->state_dir)
+            !c->monitor_address || !c->client_address || !c->state_dir || !c->authkey_file)
                 return -ENOMEM;
         return 0;
 }
@@ -660,6 +708,9 @@ Config *config_free(Config *c) {
         free(c->monitor_address);
         free(c->client_address);
         free(c->state_dir);
+        free(c->authkey_file);
+        free(c->client_token);
+        free(c->client_token_file);
         free(c);
         return NULL;
 }
@@ -669,6 +720,25 @@ const ServerConfig *config_find_server(const Config *c, const char *name) {
 
         i = config_server_index(c, name);
         return i < 0 ? NULL : &c->servers[i];
+}
+
+bool config_auth_applies(const Config *c, bool is_unix) {
+        if (!c)
+                return false;
+        return c->auth == AUTH_ALWAYS || (c->auth == AUTH_TCP && !is_unix);
+}
+
+bool config_auth_needed(const Config *c) {
+        if (!c || c->auth == AUTH_NEVER)
+                return false;
+        if (c->auth == AUTH_ALWAYS)
+                return true;
+        if (c->monitor_listen[0] != '\0' || c->monitor_address[0] != '\0')
+                return true;
+        for (size_t i = 0; i < c->n_servers; i++)
+                if (!sockaddr_is_unix(&c->servers[i].address_addr))
+                        return true;
+        return false;
 }
 
 int config_server_index(const Config *c, const char *name) {
@@ -781,6 +851,14 @@ static int validate_cluster(ParseState *st) {
                             "[cluster] min_sync_replicas: expected at most the number of servers minus one (%zu), "
                             "got '%" PRIu64 "'%s",
                             c->n_servers - 1, c->min_sync_replicas, line > 0 ? "" : " (the default)");
+        }
+
+        if (c->client_token && c->client_token_file) {
+                unsigned a = item_line(st, "client_token"), b = item_line(st, "client_token_file");
+
+                return fail(st, -EINVAL, MAX(a, b),
+                            "[cluster] %s: expected only one of client_token and client_token_file, got both",
+                            a > b ? "client_token" : "client_token_file");
         }
         return 0;
 }

@@ -24,6 +24,18 @@ typedef enum FsyncMode {
 const char *fsync_mode_to_string(FsyncMode m);
 FsyncMode fsync_mode_from_string(const char *s);
 
+/* Which internal links (heartbeats, replication) must authenticate with the cluster key. */
+typedef enum AuthMode {
+        AUTH_TCP,        /* every TCP link; unix sockets are trusted by their file permissions */
+        AUTH_ALWAYS,     /* unix sockets too */
+        AUTH_NEVER,
+        _AUTH_MODE_MAX,
+        _AUTH_MODE_INVALID = -EINVAL,
+} AuthMode;
+
+const char *auth_mode_to_string(AuthMode m);
+AuthMode auth_mode_from_string(const char *s);
+
 #define CONFIG_SERVERS_MAX 16
 
 typedef struct ServerConfig {
@@ -48,6 +60,10 @@ typedef struct Config {
         uint64_t max_message_bytes;      /* 65536 */
         FsyncMode fsync;                 /* always */
         uint64_t max_clients;            /* 1024: connections per server port */
+        AuthMode auth;                   /* tcp */
+        char *authkey_file;              /* "/etc/fusion/authkey" */
+        char *client_token;              /* NULL: clients need no AUTH */
+        char *client_token_file;         /* NULL: none; read by peerauth.h's client_token_load() */
 
         /* [monitor] — an empty string means "none" for the four endpoints */
         char *monitor_listen;            /* "127.0.0.1:9000" */
@@ -75,6 +91,10 @@ int config_new_default(Config **ret);
 Config *config_free(Config *c);
 
 const ServerConfig *config_find_server(const Config *c, const char *name);
+/* Must a link over this kind of socket authenticate with the cluster key? */
+bool config_auth_applies(const Config *c, bool is_unix);
+/* Does any link of this configuration need the key (so it must be loaded at start)? */
+bool config_auth_needed(const Config *c);
 /* Index of the server in c->servers, or -ENOENT. */
 int config_server_index(const Config *c, const char *name);
 

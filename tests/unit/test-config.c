@@ -107,6 +107,10 @@ static void check_defaults(const Config *c) {
         ASSERT_STREQ(c->client_address, "127.0.0.1:9001");
         ASSERT_EQ_INT(c->restart_failed_units, true);
         ASSERT_STREQ(c->state_dir, "/var/lib/fusion/monitor");
+        ASSERT_EQ_INT(c->auth, AUTH_TCP);
+        ASSERT_STREQ(c->authkey_file, "/etc/fusion/authkey");
+        ASSERT_TRUE(c->client_token == NULL);
+        ASSERT_TRUE(c->client_token_file == NULL);
 }
 
 static void check_server(const Config *c, size_t i, const char *name, const char *address, uint64_t priority,
@@ -469,7 +473,7 @@ TEST(error_kinds) {
         expect_error("[cluster]\nleese_ms = 300\n",
                      "test:2: [cluster] leese_ms: unknown key, expected one of heartbeat_interval_ms, "
                      "dead_after_ms, lease_ms, min_sync_replicas, sync_timeout_ms, max_message_bytes, fsync, "
-                     "max_clients");
+                     "max_clients, auth, authkey_file, client_token, client_token_file");
         expect_error("[monitor]\n; c\nLISTEN = 127.0.0.1:9000\n",
                      "test:3: [monitor] LISTEN: unknown key, expected one of listen, socket, client_listen, "
                      "client_socket, address, client_address, restart_failed_units, state_dir");
@@ -737,6 +741,89 @@ TEST(files) {
         ASSERT_EQ_INT(rmdir(dir), 0);
 }
 
+TEST(auth_keys) {
+        static const struct {
+                const char *value;
+                AuthMode mode;
+        } good[] = { { "tcp", AUTH_TCP }, { "always", AUTH_ALWAYS }, { "never", AUTH_NEVER } };
+        const char *token_expected = "a token of 1 to 128 printable characters without spaces";
+        char long_token[130];
+
+        ASSERT_STREQ(auth_mode_to_string(AUTH_TCP), "tcp");
+        ASSERT_STREQ(auth_mode_to_string(AUTH_ALWAYS), "always");
+        ASSERT_STREQ(auth_mode_to_string(AUTH_NEVER), "never");
+        ASSERT_TRUE(auth_mode_to_string(_AUTH_MODE_MAX) == NULL);
+        ASSERT_EQ_INT(auth_mode_from_string("TCP"), _AUTH_MODE_INVALID);
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_(freep) char *err = NULL, *line = NULL;
+
+                ASSERT_TRUE(asprintf(&line, "auth = %s", good[i].value) >= 0);
+                ASSERT_OK(load_with(line, NULL, NULL, &c, &err));
+                ASSERT_EQ_INT(c->auth, good[i].mode);
+                /* tcp: only TCP links; always: unix too; never: none */
+                ASSERT_EQ_INT(config_auth_applies(c, false), good[i].mode != AUTH_NEVER);
+                ASSERT_EQ_INT(config_auth_applies(c, true), good[i].mode == AUTH_ALWAYS);
+                /* the test config's servers listen on TCP: the key is needed unless never */
+                ASSERT_EQ_INT(config_auth_needed(c), good[i].mode != AUTH_NEVER);
+        }
+        check_bad_value("cluster", "auth", "yes", "one of tcp, always, never");
+        check_bad_value("cluster", "auth", "", "one of tcp, always, never");
+
+        {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_(freep) char *err = NULL;
+
+                ASSERT_OK(load_with("authkey_file = /srv/key\nclient_token = s3cr3t-T0ken", NULL, NULL, &c, &err));
+                ASSERT_STREQ(c->authkey_file, "/srv/key");
+                ASSERT_STREQ(c->client_token, "s3cr3t-T0ken");
+        }
+        {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_(freep) char *err = NULL;
+
+                ASSERT_OK(load_with("client_token_file = /etc/fusion/token", NULL, NULL, &c, &err));
+                ASSERT_STREQ(c->client_token_file, "/etc/fusion/token");
+                ASSERT_TRUE(c->client_token == NULL);
+        }
+        check_bad_value("cluster", "authkey_file", "relative/key", "an absolute path");
+        check_bad_value("cluster", "authkey_file", "", "an absolute path");
+        check_bad_value("cluster", "client_token_file", "token", "an absolute path");
+        check_bad_value("cluster", "client_token", "two words", token_expected);
+        check_bad_value("cluster", "client_token", "", token_expected);
+        memset(long_token, 'a', 129);
+        long_token[129] = '\0';
+        check_bad_value("cluster", "client_token", long_token, token_expected);
+        long_token[128] = '\0';
+        {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_(freep) char *err = NULL, *line = NULL;
+
+                ASSERT_TRUE(asprintf(&line, "client_token = %s", long_token) >= 0);
+                ASSERT_OK(load_with(line, NULL, NULL, &c, &err));
+                ASSERT_EQ_U64(strlen(c->client_token), 128);
+        }
+
+        /* both token keys: an error at the later one */
+        expect_error("[cluster]\nclient_token = a\nclient_token_file = /t\nmin_sync_replicas = 0\n"
+                     "[server.p]\naddress = 127.0.0.1:1\n",
+                     "test:3: [cluster] client_token_file: expected only one of client_token and "
+                     "client_token_file, got both");
+
+        /* only unix sockets everywhere: auth = tcp needs no key */
+        {
+                _cleanup_(config_freep) Config *c = NULL;
+
+                expect_ok("[cluster]\nmin_sync_replicas = 0\n[monitor]\nlisten =\naddress =\n"
+                          "[server.p]\naddress = /run/p.sock\npriority = 1\n",
+                          &c);
+                ASSERT_TRUE(!config_auth_needed(c));
+                ASSERT_TRUE(config_auth_applies(c, false));
+                ASSERT_TRUE(!config_auth_applies(c, true));
+        }
+}
+
 TEST(golden) {
         _cleanup_(closedirp) DIR *d = NULL;
         unsigned n_good = 0, n_bad = 0;
@@ -824,6 +911,7 @@ int main(void) {
         RUN(long_lines);
         RUN(server_limits);
         RUN(cross_key);
+        RUN(auth_keys);
         RUN(files);
         RUN(shipped);
         RUN(golden); /* last: it changes the working directory */

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-peerauth — the cluster key file, the mutual handshake (right and wrong
+ * keys both ways), sealed lines (tampered, replayed, reordered, truncated,
+ * oversized, cross-direction), the client token and the rate limiter.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "peerauth.h"
+#include "tests.h"
+
+#define KEY_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+#define KEY_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n"
+
+static char tmpdir[] = "/tmp/test-peerauth-XXXXXX";
+
+static void key(const char *material, PeerAuthKey *ret) {
+        ASSERT_OK(peerauth_key_from_bytes(material, strlen(material), ret));
+        ASSERT_TRUE(ret->set);
+}
+
+/* Take the first line of b (without '\n') into a writable string, consuming it. */
+static char *take_line(Buf *b, size_t *ret_len) {
+        char *nl = memchr(b->data, '\n', b->len);
+        size_t n;
+        char *s;
+
+        ASSERT_TRUE(nl);
+        n = (size_t) (nl - b->data);
+        s = strndup(b->data, n);
+        ASSERT_TRUE(s);
+        buf_consume(b, n + 1);
+        *ret_len = n;
+        return s;
+}
+
+/* Run a handshake between a connector holding kc and an acceptor holding ks.
+ * Returns 0 when both ends are established, else the first error. */
+static int handshake(const PeerAuthKey *kc, const PeerAuthKey *ks, PeerAuth *c, PeerAuth *s, int *ret_side) {
+        Buf wire = {};
+        const char *reason = NULL;
+        char *line;
+        size_t len;
+        int r;
+
+        ASSERT_OK(peerauth_hello(c, kc, "backup", &wire));
+        ASSERT_EQ_INT(c->state, PEERAUTH_HELLO_SENT);
+        line = take_line(&wire, &len);
+        ASSERT_TRUE(peerauth_is_hello(line, len));
+        ASSERT_EQ_INT(strncmp(line, "HELLO-AUTH backup ", 18), 0);
+        ASSERT_EQ_U64(len, 18 + 64);
+        r = peerauth_on_hello(s, ks, line, len, &wire, &reason);
+        free(line);
+        ASSERT_OK(r);
+        ASSERT_STREQ(s->name, "backup");
+        ASSERT_EQ_INT(s->state, PEERAUTH_CHALLENGE_SENT);
+
+        line = take_line(&wire, &len);
+        ASSERT_EQ_INT(strncmp(line, "CHALLENGE ", 10), 0);
+        ASSERT_EQ_U64(len, 10 + 64 + 1 + 64);
+        r = peerauth_on_challenge(c, line, len, &wire, &reason);
+        free(line);
+        if (r < 0) {
+                *ret_side = 'c';
+                ASSERT_STREQ(reason, "the peer does not hold this cluster key");
+                ASSERT_EQ_INT(c->state, PEERAUTH_FAILED);
+                ASSERT_EQ_U64(wire.len, 0);     /* no PROOF is sent */
+                buf_done(&wire);
+                return r;
+        }
+        ASSERT_EQ_INT(c->state, PEERAUTH_ESTABLISHED);
+
+        line = take_line(&wire, &len);
+        ASSERT_EQ_INT(strncmp(line, "PROOF ", 6), 0);
+        r = peerauth_on_proof(s, line, len, &reason);
+        free(line);
+        buf_done(&wire);
+        if (r < 0) {
+                *ret_side = 's';
+                ASSERT_STREQ(reason, "wrong key");
+                return r;
+        }
+        ASSERT_EQ_INT(s->state, PEERAUTH_ESTABLISHED);
+        return 0;
+}
+
+/* Seal text (one or more lines) from sender, return the sealed bytes. */
+static void seal(PeerAuth *a, const char *text, Buf *out) {
+        size_t from = out->len, end;
+
+        ASSERT_OK(buf_append_str(out, text));
+        ASSERT_OK(peerauth_seal(a, out, from, &end));
+        ASSERT_EQ_U64(end, out->len);
+}
+
+static int open_line(PeerAuth *a, Buf *wire, char **ret, const char **reason) {
+        size_t len;
+        char *line = take_line(wire, &len);
+        int r;
+
+        r = peerauth_open(a, line, &len, reason);
+        if (r >= 0)
+                ASSERT_EQ_U64(len, strlen(line));
+        *ret = line;
+        return r;
+}
+
+TEST(key_material) {
+        PeerAuthKey a, a2, b, raw;
+        uint8_t bytes[32];
+
+        key(KEY_A, &a);
+        /* trailing whitespace does not matter, so an editor's newline does not change the key */
+        ASSERT_OK(peerauth_key_from_bytes(KEY_A "  \r\n\n", strlen(KEY_A) + 5, &a2));
+        ASSERT_EQ_INT(memcmp(a.bytes, a2.bytes, sizeof(a.bytes)), 0);
+        key(KEY_B, &b);
+        ASSERT_TRUE(memcmp(a.bytes, b.bytes, sizeof(a.bytes)) != 0);
+
+        /* 32 raw bytes (not ending in whitespace) are enough, 31 are not */
+        for (unsigned i = 0; i < sizeof(bytes); i++)
+                bytes[i] = (uint8_t) (0x80 + i);
+        ASSERT_OK(peerauth_key_from_bytes(bytes, 32, &raw));
+        ASSERT_EQ_INT(peerauth_key_from_bytes(bytes, 31, &raw), -EINVAL);
+        ASSERT_EQ_INT(peerauth_key_from_bytes("short\n", 6, &raw), -EINVAL);
+        /* 31 bytes plus whitespace padding are still 31 */
+        ASSERT_EQ_INT(peerauth_key_from_bytes("0123456789012345678901234567890      ", 37, &raw), -EINVAL);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+        int fd;
+
+        (void) unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ_INT(write(fd, text, strlen(text)), (long long) strlen(text));
+        ASSERT_EQ_INT(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+TEST(key_file) {
+        char path[256], *error = NULL;
+        PeerAuthKey k, expect;
+
+        key(KEY_A, &expect);
+        snprintf(path, sizeof(path), "%s/authkey", tmpdir);
+
+        write_file(path, KEY_A, 0640);
+        ASSERT_OK(peerauth_key_load(path, &k, &error));
+        ASSERT_TRUE(!error);
+        ASSERT_EQ_INT(memcmp(k.bytes, expect.bytes, sizeof(k.bytes)), 0);
+
+        /* world-readable: refused, naming the file */
+        write_file(path, KEY_A, 0644);
+        ASSERT_EQ_INT(peerauth_key_load(path, &k, &error), -EPERM);
+        ASSERT_TRUE(error && strstr(error, path) && strstr(error, "readable by everyone"));
+        free(error);
+        error = NULL;
+
+        /* too short */
+        write_file(path, "abc\n", 0600);
+        ASSERT_EQ_INT(peerauth_key_load(path, &k, &error), -EINVAL);
+        ASSERT_TRUE(error && strstr(error, path) && strstr(error, "at least 32 bytes"));
+        free(error);
+        error = NULL;
+
+        /* missing */
+        ASSERT_EQ_INT(unlink(path), 0);
+        ASSERT_EQ_INT(peerauth_key_load(path, &k, &error), -ENOENT);
+        ASSERT_TRUE(error && strstr(error, path) && strstr(error, "cannot open"));
+        free(error);
+        error = NULL;
+
+        /* a directory */
+        ASSERT_EQ_INT(peerauth_key_load(tmpdir, &k, &error), -EINVAL);
+        ASSERT_TRUE(error && strstr(error, "regular file"));
+        free(error);
+}
+
+TEST(handshake_ok_and_lines) {
+        PeerAuthKey ka;
+        PeerAuth c, s;
+        Buf wire = {};
+        const char *reason = NULL;
+        char *line;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+
+        /* connector -> acceptor, several lines sealed at once, one partial left */
+        ASSERT_OK(buf_append_str(&wire, "HEARTBEAT name=backup seq=1\nHEARTBEAT name=backup seq=2\npart"));
+        {
+                size_t end;
+                ASSERT_OK(peerauth_seal(&c, &wire, 0, &end));
+                ASSERT_EQ_U64(end, wire.len - 4);
+                ASSERT_EQ_INT(memcmp(wire.data + end, "part", 4), 0);
+                ASSERT_EQ_U64(c.send_seq, 2);
+                wire.len = end;
+        }
+        ASSERT_OK(open_line(&s, &wire, &line, &reason));
+        ASSERT_STREQ(line, "HEARTBEAT name=backup seq=1");
+        free(line);
+        ASSERT_OK(open_line(&s, &wire, &line, &reason));
+        ASSERT_STREQ(line, "HEARTBEAT name=backup seq=2");
+        free(line);
+
+        /* acceptor -> connector; an empty payload and a '#' in the line are fine */
+        seal(&s, "ENTRY 43 4 42 * \n", &wire);
+        seal(&s, "ENTRY 44 4 42 * a #b #0000\n", &wire);
+        ASSERT_OK(open_line(&c, &wire, &line, &reason));
+        ASSERT_STREQ(line, "ENTRY 43 4 42 * ");
+        free(line);
+        ASSERT_OK(open_line(&c, &wire, &line, &reason));
+        ASSERT_STREQ(line, "ENTRY 44 4 42 * a #b #0000");
+        free(line);
+
+        /* a line reflected back to its sender is refused (other direction key) */
+        seal(&c, "PING\n", &wire);
+        ASSERT_EQ_INT(open_line(&c, &wire, &line, &reason), -EACCES);
+        free(line);
+
+        buf_done(&wire);
+        peerauth_done(&c);
+        peerauth_done(&s);
+}
+
+TEST(wrong_key_both_ways) {
+        PeerAuthKey ka, kb;
+        PeerAuth c, s;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        key(KEY_B, &kb);
+
+        /* The connector finds out first: the acceptor's CHALLENGE MAC is wrong. */
+        ASSERT_EQ_INT(handshake(&ka, &kb, &c, &s, &side), -EACCES);
+        ASSERT_EQ_INT(side, 'c');
+        ASSERT_EQ_INT(s.state, PEERAUTH_CHALLENGE_SENT);
+        ASSERT_TRUE(!peerauth_established(&s));
+
+        side = 0;
+        ASSERT_EQ_INT(handshake(&kb, &ka, &c, &s, &side), -EACCES);
+        ASSERT_EQ_INT(side, 'c');
+}
+
+TEST(forged_proof) {
+        /* A connector without the key that sends a PROOF anyway (or replays one) is refused. */
+        PeerAuthKey ka, kb;
+        PeerAuth c1, s1, fake, s2;
+        Buf wire = {};
+        const char *reason = NULL;
+        char *line, *proof;
+        size_t len, proof_len;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        key(KEY_B, &kb);
+        ASSERT_OK(handshake(&ka, &ka, &c1, &s1, &side));
+
+        /* fake with key B: its PROOF does not verify under key A */
+        ASSERT_OK(peerauth_hello(&fake, &kb, "primary", &wire));
+        line = take_line(&wire, &len);
+        ASSERT_OK(peerauth_on_hello(&s2, &ka, line, len, &wire, &reason));
+        free(line);
+        line = take_line(&wire, &len);
+        /* it cannot check the challenge; it forges a PROOF of the right shape */
+        free(line);
+        proof = strdup("PROOF 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+        proof_len = strlen(proof);
+        ASSERT_EQ_INT(peerauth_on_proof(&s2, proof, proof_len, &reason), -EACCES);
+        ASSERT_STREQ(reason, "wrong key");
+        ASSERT_EQ_INT(s2.state, PEERAUTH_FAILED);
+        /* and nothing more is accepted on that connection */
+        ASSERT_EQ_INT(peerauth_on_proof(&s2, proof, proof_len, &reason), -EBADMSG);
+        free(proof);
+
+        /* malformed handshake lines */
+        ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, "HELLO-AUTH", 10, &wire, &reason), -EBADMSG);
+        ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, "HELLO-AUTH a", 12, &wire, &reason), -EBADMSG);
+        ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, "HELLO-AUTH a zz", 15, &wire, &reason), -EBADMSG);
+        {
+                char l[200];
+                snprintf(l, sizeof(l), "HELLO-AUTH bad/name %064d", 0);
+                ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, l, strlen(l), &wire, &reason), -EBADMSG);
+                snprintf(l, sizeof(l), "HELLO-AUTH ok %064d extra", 0);
+                ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, l, strlen(l), &wire, &reason), -EBADMSG);
+                snprintf(l, sizeof(l), "HELLO-AUTH ok  %064d", 0);
+                ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, l, strlen(l), &wire, &reason), -EBADMSG);
+                snprintf(l, sizeof(l), "HELLO-AUTH ok %064d", 0);
+                ASSERT_OK(peerauth_on_hello(&s2, &ka, l, strlen(l), &wire, &reason));
+        }
+        ASSERT_TRUE(peerauth_is_hello("HELLO-AUTH x", 12));
+        ASSERT_TRUE(!peerauth_is_hello("HELLO-AUTHX", 11));
+        ASSERT_TRUE(!peerauth_is_hello("PING", 4));
+
+        buf_done(&wire);
+}
+
+TEST(tampered_replayed_reordered_truncated) {
+        PeerAuthKey ka;
+        PeerAuth c, s, s_copy;
+        Buf wire = {};
+        const char *reason = NULL;
+        char *line, *l1, *l2;
+        size_t len, n1, n2;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+
+        seal(&c, "HEARTBEAT name=primary role=primary term=3\n", &wire);
+        seal(&c, "HEARTBEAT name=primary role=primary term=4\n", &wire);
+        l1 = take_line(&wire, &n1);
+        l2 = take_line(&wire, &n2);
+
+        /* tampered: one byte of the content changed */
+        s_copy = s;
+        line = strdup(l1);
+        len = n1;
+        line[strlen("HEARTBEAT name=primary role=primary term=")] = '9';
+        ASSERT_EQ_INT(peerauth_open(&s_copy, line, &len, &reason), -EACCES);
+        ASSERT_EQ_U64(len, n1);            /* nothing stripped */
+        ASSERT_EQ_U64(s_copy.recv_seq, 0); /* nothing consumed */
+        free(line);
+
+        /* tampered tag, tampered seq */
+        line = strdup(l1);
+        len = n1;
+        line[n1 - 1] = line[n1 - 1] == '0' ? '1' : '0';
+        ASSERT_EQ_INT(peerauth_open(&s_copy, line, &len, &reason), -EACCES);
+        free(line);
+        line = strdup(l1);
+        len = n1;
+        line[n1 - 33] = '1';   /* last digit of seq 0 */
+        ASSERT_EQ_INT(peerauth_open(&s_copy, line, &len, &reason), -EACCES);
+        free(line);
+
+        /* reordered: the second line first */
+        s_copy = s;
+        line = strdup(l2);
+        len = n2;
+        ASSERT_EQ_INT(peerauth_open(&s_copy, line, &len, &reason), -EPROTO);
+        ASSERT_TRUE(strstr(reason, "reordered"));
+        free(line);
+
+        /* in order: fine; then the first again: a replay */
+        line = strdup(l1);
+        len = n1;
+        ASSERT_OK(peerauth_open(&s, line, &len, &reason));
+        ASSERT_STREQ(line, "HEARTBEAT name=primary role=primary term=3");
+        free(line);
+        line = strdup(l1);
+        len = n1;
+        ASSERT_EQ_INT(peerauth_open(&s, line, &len, &reason), -EPROTO);
+        ASSERT_TRUE(strstr(reason, "replayed"));
+        free(line);
+
+        /* truncated MAC: one hex digit missing, or the whole suffix */
+        line = strdup(l2);
+        len = n2 - 1;
+        line[len] = '\0';
+        ASSERT_TRUE(peerauth_open(&s, line, &len, &reason) < 0);
+        free(line);
+        line = strdup(l2);
+        len = n2 - PEERAUTH_LINE_OVERHEAD;
+        line[len] = '\0';
+        ASSERT_EQ_INT(peerauth_open(&s, line, &len, &reason), -EBADMSG);
+        free(line);
+        line = strdup("PING");
+        len = 4;
+        ASSERT_EQ_INT(peerauth_open(&s, line, &len, &reason), -EBADMSG);
+        ASSERT_STREQ(reason, "line without authentication tag");
+        free(line);
+        /* non-hex tag of the right length */
+        line = strdup(l2);
+        len = n2;
+        line[n2 - 5] = 'g';
+        ASSERT_EQ_INT(peerauth_open(&s, line, &len, &reason), -EBADMSG);
+        free(line);
+
+        /* the second line is still good after all the refusals */
+        line = strdup(l2);
+        len = n2;
+        ASSERT_OK(peerauth_open(&s, line, &len, &reason));
+        ASSERT_STREQ(line, "HEARTBEAT name=primary role=primary term=4");
+        free(line);
+
+        /* a line from another session (same key, other nonces) is refused */
+        {
+                PeerAuth c2, s2;
+                Buf w2 = {};
+
+                ASSERT_OK(handshake(&ka, &ka, &c2, &s2, &side));
+                seal(&c2, "HEARTBEAT name=primary role=primary term=5\n", &w2);
+                line = take_line(&w2, &len);
+                ASSERT_EQ_INT(peerauth_open(&s, line, &len, &reason), -EACCES);
+                free(line);
+                buf_done(&w2);
+        }
+
+        free(l1);
+        free(l2);
+        buf_done(&wire);
+}
+
+TEST(oversized) {
+        PeerAuthKey ka;
+        PeerAuth c, s;
+        Buf wire = {};
+        const char *reason = NULL;
+        size_t big = 1024 * 1024, len;
+        char *text, *line;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+
+        /* a 1 MiB line round-trips; the overhead is exactly PEERAUTH_LINE_OVERHEAD */
+        text = malloc(big + 2);
+        ASSERT_TRUE(text);
+        memset(text, 'x', big);
+        text[big] = '\n';
+        text[big + 1] = '\0';
+        seal(&c, text, &wire);
+        ASSERT_EQ_U64(wire.len, big + PEERAUTH_LINE_OVERHEAD + 1);
+        line = take_line(&wire, &len);
+        ASSERT_OK(peerauth_open(&s, line, &len, &reason));
+        ASSERT_EQ_U64(len, big);
+        free(line);
+
+        /* an oversized handshake line is malformed, whatever it holds */
+        memset(text, 'a', big);
+        memcpy(text, "HELLO-AUTH ", 11);
+        ASSERT_EQ_INT(peerauth_on_hello(&s, &ka, text, big, &wire, &reason), -EBADMSG);
+        memcpy(text, "CHALLENGE ", 10);
+        c.state = PEERAUTH_HELLO_SENT;
+        ASSERT_EQ_INT(peerauth_on_challenge(&c, text, big, &wire, &reason), -EBADMSG);
+
+        free(text);
+        buf_done(&wire);
+}
+
+TEST(token) {
+        Config *c;
+        char *t = NULL, *error = NULL, path[256];
+
+        ASSERT_TRUE(client_token_equal("secret", 6, "secret", 6));
+        ASSERT_TRUE(!client_token_equal("secret", 6, "secreT", 6));
+        ASSERT_TRUE(!client_token_equal("secret", 6, "secret2", 7));
+        ASSERT_TRUE(!client_token_equal("", 0, "x", 1));
+        ASSERT_TRUE(client_token_is_valid("a", 1));
+        ASSERT_TRUE(!client_token_is_valid("a b", 3));
+        ASSERT_TRUE(!client_token_is_valid("", 0));
+        ASSERT_TRUE(!client_token_is_valid("\x01", 1));
+
+        ASSERT_OK(config_new_default(&c));
+        ASSERT_OK(client_token_load(c, &t, &error));
+        ASSERT_TRUE(!t);
+
+        c->client_token = strdup("inline-token");
+        ASSERT_OK(client_token_load(c, &t, &error));
+        ASSERT_STREQ(t, "inline-token");
+        free(t);
+        free(c->client_token);
+        c->client_token = NULL;
+
+        snprintf(path, sizeof(path), "%s/token", tmpdir);
+        write_file(path, "file-token \n# ignored\n", 0600);
+        c->client_token_file = strdup(path);
+        ASSERT_OK(client_token_load(c, &t, &error));
+        ASSERT_STREQ(t, "file-token");
+        free(t);
+
+        write_file(path, "two words\n", 0600);
+        ASSERT_EQ_INT(client_token_load(c, &t, &error), -EINVAL);
+        ASSERT_TRUE(error && strstr(error, path));
+        free(error);
+        error = NULL;
+        ASSERT_EQ_INT(unlink(path), 0);
+        ASSERT_EQ_INT(client_token_load(c, &t, &error), -ENOENT);
+        ASSERT_TRUE(error && strstr(error, "cannot read the client token"));
+        free(error);
+        config_free(c);
+}
+
+TEST(ratelimit) {
+        RateLimit rl = RATELIMIT_INIT(1000, 3);
+        unsigned suppressed = 99;
+
+        ASSERT_TRUE(ratelimit_pass(&rl, 10, &suppressed));
+        ASSERT_EQ_INT(suppressed, 0);
+        ASSERT_TRUE(ratelimit_pass(&rl, 20, &suppressed));
+        ASSERT_TRUE(ratelimit_pass(&rl, 30, &suppressed));
+        ASSERT_TRUE(!ratelimit_pass(&rl, 40, &suppressed));
+        ASSERT_TRUE(!ratelimit_pass(&rl, 1009, &suppressed));
+        ASSERT_TRUE(ratelimit_pass(&rl, 1010, &suppressed));
+        ASSERT_EQ_INT(suppressed, 2);
+        ASSERT_TRUE(ratelimit_pass(&rl, 1011, &suppressed));
+        ASSERT_EQ_INT(suppressed, 0);
+}
+
+int main(void) {
+        ASSERT_OK(peerauth_init());
+        ASSERT_TRUE(mkdtemp(tmpdir));
+
+        RUN(key_material);
+        RUN(key_file);
+        RUN(handshake_ok_and_lines);
+        RUN(wrong_key_both_ways);
+        RUN(forged_proof);
+        RUN(tampered_replayed_reordered_truncated);
+        RUN(oversized);
+        RUN(token);
+        RUN(ratelimit);
+
+        (void) rmdir(tmpdir);
+        return 0;
+}
