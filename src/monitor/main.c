@@ -13,6 +13,7 @@
 #include "config.h"
 #include "fusion-config.h"
 #include "log.h"
+#include "monitor-auth.h"
 #include "monitor-fds.h"
 #include "monitor-manager.h"
 
@@ -84,6 +85,10 @@ static int run(int argc, char *argv[]) {
         }
         if (config->n_servers == 0)
                 return log_error_errno(-EINVAL, "%s: no [server.NAME] section.", arg_config);
+
+        r = monitor_auth_load(config);
+        if (r < 0)
+                return r;
 
         r = monitor_fds_open(config, &fds);
         if (r < 0)

@@ -21,6 +21,7 @@
 #include "failover.h"
 #include "fusion-ids.h"
 #include "log.h"
+#include "monitor-auth.h"
 #include "monitor-manager.h"
 #include "monitor-state.h"
 #include "protocol.h"
@@ -139,6 +140,15 @@ static int hb_conn_process_line(HbConn *c, char *line, size_t len) {
                 return -EBADMSG;
         }
 
+        if (c->auth && strcmp(hb.name, c->auth->name) != 0) {
+                char peer[SOCKADDR_STRLEN];
+
+                /* The key is the cluster's; a connection stays with the name it proved it for. */
+                log_warning("Heartbeat from %s names '%s', but it authenticated as %s; closing the connection.",
+                            hb_conn_peer(c, peer, sizeof peer), hb.name, c->auth->name);
+                return -EACCES;
+        }
+
         identified = c->peer == NULL;
         if (!c->peer) {
                 r = hb_conn_identify(c, &hb);
@@ -157,8 +167,15 @@ static int hb_conn_process_line(HbConn *c, char *line, size_t len) {
 }
 
 int hb_conn_flush(HbConn *c) {
-        while (c->out.len > 0) {
-                ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        size_t limit;
+        int r;
+
+        /* An authenticated connection: only sealed lines go out. */
+        r = hb_conn_auth_seal(c, &limit);
+        if (r < 0)
+                return r;
+        while (limit > 0) {
+                ssize_t n = send(c->fd, c->out.data, limit, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -166,9 +183,12 @@ int hb_conn_flush(HbConn *c) {
                                 break;
                         /* The read side reports the error and closes. */
                         buf_clear(&c->out);
+                        c->sealed = 0;
                         return negative_errno();
                 }
                 buf_consume(&c->out, (size_t) n);
+                hb_conn_auth_consumed(c, (size_t) n);
+                limit -= (size_t) n;
         }
         return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out.len > 0 ? EPOLLOUT : 0));
 }
@@ -193,6 +213,13 @@ static int hb_conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *use
                         return 0;
                 }
                 if (r > 0) {
+                        r = hb_conn_auth_line(c, line, &len);
+                        if (r < 0) {
+                                hb_conn_close(c, "authentication failed");
+                                return 0;
+                        }
+                        if (r > 0)
+                                continue;
                         if (hb_conn_process_line(c, line, len) < 0) {
                                 hb_conn_close(c, NULL);
                                 return 0;
@@ -232,6 +259,7 @@ void hb_conn_free(HbConn *c) {
         safe_close(c->pidfd);
         line_reader_done(&c->reader);
         buf_done(&c->out);
+        hb_conn_auth_free(c);
         free(c);
 }
 
@@ -257,8 +285,22 @@ static void hb_conn_close(HbConn *c, const char *why) {
 static int hb_conn_new(Manager *m, int fd) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        HbConn *c;
+        HbConn *c, *oldest = NULL;
+        size_t unidentified = 0;
         int r;
+
+        /* Bounded: the servers' connections (one each), plus HB_UNIDENTIFIED_MAX that have not
+         * sent a HEARTBEAT yet; past that the oldest of those goes (it had its chance), so a
+         * flood cannot lock a real server out. */
+        for (HbConn *o = m->hb_conns; o; o = o->next)
+                if (!o->peer) {
+                        unidentified++;
+                        oldest = o;     /* the list is newest first */
+                }
+        if (unidentified >= HB_UNIDENTIFIED_MAX && oldest) {
+                log_debug("Too many unidentified heartbeat connections, closing the oldest.");
+                hb_conn_free(oldest);
+        }
 
         c = calloc(1, sizeof *c);
         if (!c) {

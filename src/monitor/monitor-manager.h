@@ -19,6 +19,7 @@
 #include "linereader.h"
 #include "monitor-bus.h"
 #include "monitor-fds.h"
+#include "peerauth.h"
 #include "util.h"
 
 typedef struct Manager Manager;
@@ -30,8 +31,12 @@ typedef struct ClientConn ClientConn;
 #define HB_LINE_MAX 1024
 /* A server that does not read its LEASEs: drop the connection past this. */
 #define HB_OUTPUT_MAX (64U * 1024U)
-/* A connection that sends no HEARTBEAT this long after it was accepted is closed. */
-#define HB_IDENTIFY_USEC (10 * USEC_PER_SEC)
+/* A connection that sends no HEARTBEAT (after authenticating, where that applies) this
+ * long after it was accepted is closed: a flood of idle connections cannot hold the
+ * endpoint (doc/security.md). */
+#define HB_IDENTIFY_USEC (1 * USEC_PER_SEC)
+/* Unidentified heartbeat connections at once; past this the oldest is closed. */
+#define HB_UNIDENTIFIED_MAX 32
 
 /* A stream connection on the heartbeat endpoint. */
 struct HbConn {
@@ -46,6 +51,8 @@ struct HbConn {
         pid_t ucred_pid;        /* unix peers: SO_PEERCRED, else 0 */
         int pidfd;              /* pidfd of ucred_pid, -1 when none */
         usec_t accepted;        /* an unidentified connection is closed after HB_IDENTIFY_USEC */
+        PeerAuth *auth;         /* HELLO-AUTH handshake, then sealed lines (monitor-auth.c) */
+        size_t sealed;          /* out is sealed up to here */
 };
 
 /* One configured server. */
