@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -91,8 +93,49 @@ Conn *conn_free(Conn *c) {
         safe_close(c->fd);
         line_reader_done(&c->lr);
         buf_done(&c->out);
+        if (c->auth) {
+                peerauth_done(c->auth);
+                free(c->auth);
+        }
         free(c);
         return NULL;
+}
+
+const char *conn_peer(const Conn *c, char *buf, size_t size) {
+        SockAddr a = { .len = sizeof(a.storage) };
+
+        if (c->is_unix || c->fd < 0 || getpeername(c->fd, &a.sa, &a.len) < 0 ||
+            sockaddr_format(&a, buf, size) < 0)
+                snprintf(buf, size, "%s", c->is_unix ? "on the unix socket" : "(unknown address)");
+        return buf;
+}
+
+bool conn_peer_trusted(const Conn *c) {
+        return peerauth_established(c->auth) || !config_auth_applies(c->manager->config, c->is_unix);
+}
+
+void conn_leave_reserve(Conn *c) {
+        if (!c->reserve)
+                return;
+        c->reserve = false;
+        c->manager->n_reserve--;
+}
+
+void conn_log_auth(Conn *c, const char *fmt, ...) {
+        Manager *m = c->manager;
+        unsigned suppressed = 0;
+        char msg[512];
+        va_list ap;
+
+        if (!ratelimit_pass(&m->auth_log, now_usec(), &suppressed))
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (suppressed > 0)
+                log_warning("%s (%u similar messages suppressed)", msg, suppressed);
+        else
+                log_warning("%s", msg);
 }
 
 void conn_kill(Conn *c) {
@@ -108,6 +151,7 @@ void conn_kill(Conn *c) {
                 if (p->waiting)
                         manager_unwait_write(m, p);
 
+        conn_leave_reserve(c);
         c->io = sd_event_source_disable_unref(c->io);
         c->resume_source = sd_event_source_disable_unref(c->resume_source);
         c->fd = safe_close(c->fd);
@@ -195,13 +239,26 @@ static void conn_update_events(Conn *c) {
 }
 
 void conn_write(Conn *c) {
+        size_t limit;
+
         if (c->dead)
                 return;
 
-        while (c->out_pos < c->out.len) {
+        /* An authenticated link: seal what was queued since the last write; only sealed lines go out. */
+        limit = c->out.len;
+        if (peerauth_established(c->auth)) {
+                if (c->sealed < c->out.len && peerauth_seal(c->auth, &c->out, MAX(c->sealed, c->out_pos),
+                                                            &c->sealed) < 0) {
+                        conn_kill(c);
+                        return;
+                }
+                limit = c->sealed;
+        }
+
+        while (c->out_pos < limit) {
                 ssize_t n;
 
-                n = send(c->fd, c->out.data + c->out_pos, c->out.len - c->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+                n = send(c->fd, c->out.data + c->out_pos, limit - c->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -220,8 +277,10 @@ void conn_write(Conn *c) {
                 else
                         buf_clear(&c->out);
                 c->out_pos = 0;
+                c->sealed = 0;
         } else if (c->out_pos > OUTPUT_KEEP_CAP && c->out_pos * 2 > c->out.len) {
                 buf_consume(&c->out, c->out_pos);
+                c->sealed = c->sealed > c->out_pos ? c->sealed - c->out_pos : 0;
                 c->out_pos = 0;
         }
 
@@ -321,6 +380,36 @@ void pending_finish(Pending *p) {
         conn_flush_later(c);
 }
 
+/* A line of a connection that sent HELLO-AUTH: the PROOF, then sealed lines.
+ * 1: consumed, 0: hand the opened line on, < 0: close the connection (logged). */
+static int conn_auth_line(Conn *c, char *line, size_t *len) {
+        const char *reason = NULL;
+        char peer[SOCKADDR_STRLEN];
+        int r;
+
+        if (c->auth->state == PEERAUTH_CHALLENGE_SENT) {
+                r = peerauth_on_proof(c->auth, line, *len, &reason);
+                if (r < 0) {
+                        conn_log_auth(c, "Authentication failed for peer %s claiming to be %s: %s; closing the "
+                                      "connection.",
+                                      conn_peer(c, peer, sizeof(peer)), c->auth->name, reason);
+                        return r;
+                }
+                /* What is queued so far (the CHALLENGE) went out in the clear; the rest is sealed. */
+                c->sealed = c->out.len;
+                log_debug("Peer %s authenticated as %s.", conn_peer(c, peer, sizeof(peer)), c->auth->name);
+                return 1;
+        }
+
+        r = peerauth_open(c->auth, line, len, &reason);
+        if (r < 0) {
+                conn_log_auth(c, "Rejecting a line from %s (authenticated as %s): %s; closing the connection.",
+                              conn_peer(c, peer, sizeof(peer)), c->auth->name, reason);
+                return r;
+        }
+        return 0;
+}
+
 static void conn_process(Conn *c) {
         int r;
 
@@ -353,8 +442,12 @@ static void conn_process(Conn *c) {
                         b = conn_reply_buf(c);
                         r = b ? reply_err(b, ERRC_TOOLONG, "line longer than %zu bytes", c->lr.max_line)
                               : -ENOMEM;
-                } else if (r > 0)
-                        r = c->is_replica ? replica_handle_line(c, line, len) : request_handle(c, line, len);
+                } else if (r > 0) {
+                        r = c->auth ? conn_auth_line(c, line, &len) : 0;
+                        if (r == 0)
+                                r = c->is_replica ? replica_handle_line(c, line, len)
+                                                  : request_handle(c, line, len);
+                }
                 if (r < 0) {
                         log_debug_errno(r, "Closing connection: %m");
                         conn_kill(c);
@@ -418,7 +511,7 @@ static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-static int conn_new(Manager *m, int fd) {
+static int conn_new(Manager *m, int fd, bool reserve) {
         Conn *c;
         int r;
 
@@ -427,6 +520,8 @@ static int conn_new(Manager *m, int fd) {
                 return -ENOMEM;
         c->manager = m;
         c->fd = fd;
+        c->accepted = now_usec();
+        c->is_unix = m->listen_is_unix;
 
         r = line_reader_init(&c->lr, request_line_max(m->config->max_message_bytes));
         if (r < 0) {
@@ -447,7 +542,59 @@ static int conn_new(Manager *m, int fd) {
                 m->conns->prev = c;
         m->conns = c;
         m->n_conns++;
+        if (reserve) {
+                c->reserve = true;
+                m->n_reserve++;
+        }
         return 0;
+}
+
+/* Room for a new connection? 1: as a client; 0: in the reserve for replication links
+ * (max_clients reached); -EBUSY: none. Replication links do not count against
+ * max_clients (there is at most one per configured server). When the reserve is full,
+ * its oldest connection that has not proved the cluster key is closed: it had its chance
+ * (CONN_HANDSHAKE_USEC), and a backup connecting during a flood must find a slot. */
+static int conn_slot(Manager *m) {
+        size_t clients = m->n_conns - m->n_replicas - m->n_reserve;
+        size_t reserve_max = MAX((size_t) CONN_RESERVE_MIN, m->config->n_servers);
+        Conn *oldest = NULL;
+
+        if (clients < m->config->max_clients)
+                return 1;
+        if (m->n_reserve < reserve_max)
+                return 0;
+        for (Conn *o = m->conns; o; o = o->next)
+                if (o->reserve && !peerauth_established(o->auth) && (!oldest || o->accepted < oldest->accepted))
+                        oldest = o;
+        if (!oldest)
+                return -EBUSY;
+        log_debug("Reserve connections full, closing the oldest.");
+        conn_kill(oldest);
+        return 0;
+}
+
+void conns_tick(Manager *m) {
+        usec_t now = now_usec();
+        char peer[SOCKADDR_STRLEN];
+
+        for (Conn *c = m->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->is_replica)
+                        continue;
+                if (c->auth && !peerauth_established(c->auth) && now > c->accepted + CONN_HANDSHAKE_USEC) {
+                        conn_log_auth(c, "Peer %s claiming to be %s did not finish authentication in time; "
+                                      "closing the connection.",
+                                      conn_peer(c, peer, sizeof(peer)), c->auth->name);
+                        conn_kill(c);
+                } else if (c->reserve && now > c->accepted + CONN_HANDSHAKE_USEC) {
+                        log_debug("Closing a connection accepted past max_clients that did not start replication.");
+                        conn_kill(c);
+                } else if (!c->got_request && now > c->accepted + CONN_FIRST_LINE_USEC) {
+                        log_debug("Closing a connection that sent no request in %" PRIu64 " s.",
+                                  CONN_FIRST_LINE_USEC / USEC_PER_SEC);
+                        conn_kill(c);
+                }
+        }
 }
 
 static void conn_refuse_busy(int fd) {
@@ -495,7 +642,7 @@ static void listen_pause(Manager *m, int error) {
 static int listen_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         static const int one = 1;
-        int r;
+        int r, slot;
 
         for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
                 int cfd;
@@ -509,12 +656,14 @@ static int listen_on_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         return 0;
                 }
 
-                if (m->n_conns >= m->config->max_clients) {
+                slot = conn_slot(m);
+                if (slot < 0) {
                         conn_refuse_busy(cfd);
                         continue;
                 }
-                (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                r = conn_new(m, cfd);
+                if (!m->listen_is_unix)
+                        (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                r = conn_new(m, cfd, slot == 0);
                 if (r < 0) {
                         safe_close(cfd);
                         log_warning_errno(r, "Failed to set up a client connection, ignoring: %m");
@@ -524,6 +673,9 @@ static int listen_on_io(sd_event_source *s, int fd, uint32_t revents, void *user
 }
 
 int conn_listen_start(Manager *m) {
+        SockAddr a = { .len = sizeof(a.storage) };
+
+        m->listen_is_unix = getsockname(m->listen_fd, &a.sa, &a.len) >= 0 && a.sa.sa_family == AF_UNIX;
         return sd_event_add_io(m->event, &m->listen_source, m->listen_fd, EPOLLIN, listen_on_io, m);
 }
 

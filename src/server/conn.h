@@ -4,7 +4,10 @@
  * max_clients), a LineReader and an output buffer per connection with
  * backpressure, and the per-connection FIFO that keeps replies in request
  * order while writes wait for their commit. A connection whose first request
- * is SYNC becomes a replication link (replication-primary.c).
+ * is SYNC becomes a replication link (replication-primary.c). Over TCP (when
+ * [cluster] auth applies) a backup first proves it holds the cluster key with
+ * HELLO-AUTH/PROOF; from then on every line in both directions is sealed
+ * (peerauth.h). Bounds and timeouts are listed in doc/security.md.
  */
 #pragma once
 
@@ -64,10 +67,30 @@ struct Conn {
         uint64_t next_index;     /* next entry to stream */
         uint64_t sent_commit;    /* commit index last sent */
         usec_t last_input;
+
+        /* authentication */
+        usec_t accepted;
+        bool is_unix;
+        bool reserve;            /* accepted past max_clients: replication only, CONN_HANDSHAKE_USEC to get there */
+        bool token_ok;           /* AUTH with the client token accepted */
+        bool sync_allowed;       /* only AUTH or HELLO-AUTH came before: SYNC may still open replication */
+        PeerAuth *auth;          /* HELLO-AUTH handshake; sealed lines once established */
+        size_t sealed;           /* out is sealed up to here */
 };
 
 int conn_listen_start(Manager *m);
 void conn_listen_stop(Manager *m);
+/* Every tick: close connections past their first-line or handshake deadline. */
+void conns_tick(Manager *m);
+/* "10.0.0.2:41234" or "unix socket", for log lines. */
+const char *conn_peer(const Conn *c, char *buf, size_t size);
+/* Is the connection authenticated with the cluster key, or trusted without it
+ * (a unix socket under auth = tcp, or auth = never)? */
+bool conn_peer_trusted(const Conn *c);
+/* A reserve connection became a replication link: it counts as one now. */
+void conn_leave_reserve(Conn *c);
+/* Log an authentication problem (rate-limited: a flood of bad peers does not flood the journal). */
+void conn_log_auth(Conn *c, const char *fmt, ...) _printf_(2, 3);
 
 Conn *conn_free(Conn *c);
 /* Close now; the memory is freed later (safe inside callbacks and loops). */

@@ -18,6 +18,7 @@
 #include "fusion-config.h"
 #include "log.h"
 #include "net.h"
+#include "peerauth.h"
 #include "server-manager.h"
 
 static const char *arg_config = FUSION_CONFIG_PATH;
@@ -99,6 +100,32 @@ static int load_config(Config **ret, const ServerConfig **ret_self) {
         return 0;
 }
 
+/* The cluster key (when some link needs it) and the client token (when set): a
+ * missing or unsafe file is an error at start-up, naming the file. */
+static int load_secrets(const Config *config, PeerAuthKey *ret_key, char **ret_token) {
+        _cleanup_(freep) char *error = NULL;
+        int r;
+
+        r = peerauth_init();
+        if (r < 0)
+                return log_error_errno(r, "Failed to initialize libsodium: %m");
+        if (config_auth_needed(config)) {
+                r = peerauth_key_load(config->authkey_file, ret_key, &error);
+                if (r < 0) {
+                        if (error)
+                                log_error("%s", error);
+                        return log_error_errno(r, "The cluster key is needed for [cluster] auth = %s.",
+                                               auth_mode_to_string(config->auth));
+                }
+        }
+        r = client_token_load(config, ret_token, &error);
+        if (r < 0) {
+                log_error("%s", error ?: "cannot load the client token");
+                return r;
+        }
+        return 0;
+}
+
 static int take_client_socket(const ServerConfig *self) {
         int fd, r;
 
@@ -123,6 +150,8 @@ static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         const ServerConfig *self = NULL;
+        _cleanup_(peerauth_key_wipe) PeerAuthKey key = {};
+        _cleanup_(freep) char *token = NULL;
         sigset_t mask;
         int fd, r;
 
@@ -132,6 +161,9 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
         r = load_config(&config, &self);
+        if (r < 0)
+                return r;
+        r = load_secrets(config, &key, &token);
         if (r < 0)
                 return r;
 
@@ -167,6 +199,8 @@ static int run(int argc, char *argv[]) {
                 safe_close(fd);
                 return log_oom();
         }
+        m->authkey = key;
+        m->client_token = TAKE_PTR(token);
         r = manager_start(m);
         if (r < 0)
                 return r;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * monitor-link — the connection to fusion-monitor (see monitor-link.h and
- * doc/internals.md).
+ * doc/internals.md). When [cluster] auth applies to the connection (TCP by
+ * default) it starts with HELLO-AUTH/CHALLENGE/PROOF and every line after
+ * that is sealed both ways (doc/security.md); heartbeats wait until then.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +44,10 @@ struct MonitorLink {
         Buf out;
         size_t out_pos;
 
+        bool authenticating;    /* HELLO-AUTH sent, waiting for CHALLENGE */
+        PeerAuth auth;
+        size_t sealed;          /* out is sealed up to here */
+
         uint64_t seq;
         SeqRing sent;
 };
@@ -54,6 +60,9 @@ static void monitor_close(MonitorLink *l) {
         l->connecting = l->connected = false;
         buf_clear(&l->out);
         l->out_pos = 0;
+        l->sealed = 0;
+        l->authenticating = false;
+        peerauth_done(&l->auth);
 }
 
 static int monitor_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -93,12 +102,22 @@ static void monitor_fail(MonitorLink *l, int error, const char *what) {
 }
 
 static void monitor_write(MonitorLink *l) {
+        size_t limit = l->out.len;
         int r;
 
-        while (l->out_pos < l->out.len) {
+        if (peerauth_established(&l->auth)) {
+                if (l->sealed < l->out.len &&
+                    peerauth_seal(&l->auth, &l->out, MAX(l->sealed, l->out_pos), &l->sealed) < 0) {
+                        monitor_fail(l, -ENOMEM, "cannot seal a line");
+                        return;
+                }
+                limit = l->sealed;
+        }
+
+        while (l->out_pos < limit) {
                 ssize_t n;
 
-                n = send(l->fd, l->out.data + l->out_pos, l->out.len - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+                n = send(l->fd, l->out.data + l->out_pos, limit - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -112,6 +131,7 @@ static void monitor_write(MonitorLink *l) {
         if (l->out_pos == l->out.len) {
                 buf_clear(&l->out);
                 l->out_pos = 0;
+                l->sealed = 0;
         } else if (l->out.len - l->out_pos > MONITOR_OUTPUT_MAX) {
                 monitor_fail(l, 0, "the monitor does not read");
                 return;
@@ -126,7 +146,7 @@ void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe) {
         HbMessage hb;
         int r;
 
-        if (!l || !l->connected)
+        if (!l || !l->connected || l->authenticating)
                 return;
         m = l->manager;
 
@@ -157,11 +177,49 @@ uint64_t monitor_link_next_seq(const MonitorLink *l) {
         return l ? l->seq + 1 : 1;
 }
 
+/* At most a few authentication warnings per interval: the link retries every 500 ms. */
+static void monitor_log_auth(MonitorLink *l, const char *what, const char *reason) {
+        unsigned suppressed = 0;
+
+        if (!ratelimit_pass(&l->manager->auth_log, now_usec(), &suppressed))
+                return;
+        log_warning("Monitor at %s: %s: %s.%s", l->desc, what, reason,
+                    suppressed > 0 ? " (similar messages suppressed)" : "");
+}
+
+/* CHALLENGE: check that the monitor holds the cluster key, answer PROOF, then heartbeats. */
+static void monitor_on_challenge(MonitorLink *l, char *line, size_t len) {
+        const char *reason = NULL;
+        int r;
+
+        r = peerauth_on_challenge(&l->auth, line, len, &l->out, &reason);
+        if (r < 0) {
+                monitor_log_auth(l, "authentication failed", reason);
+                l->backoff = BACKOFF_MAX_USEC;
+                monitor_fail(l, 0, "authentication failed");
+                return;
+        }
+        l->sealed = l->out.len;
+        l->authenticating = false;
+        log_debug("Authenticated with the monitor at %s.", l->desc);
+        monitor_link_send_heartbeat(l, 0);
+}
+
 static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
         Manager *m = l->manager;
         const char *reason = NULL;
         HbMessage msg;
         usec_t sent;
+
+        if (l->authenticating) {
+                monitor_on_challenge(l, line, len);
+                return;
+        }
+        if (peerauth_established(&l->auth) && peerauth_open(&l->auth, line, &len, &reason) < 0) {
+                monitor_log_auth(l, "rejecting a line", reason);
+                monitor_fail(l, 0, "bad authentication tag");
+                return;
+        }
 
         if (hb_message_parse(line, len, &msg, &reason) < 0) {
                 log_warning("Ignoring a bad line from the monitor: %s", reason ?: "unparsable");
@@ -257,6 +315,20 @@ static void monitor_on_connected(MonitorLink *l) {
         l->failures = 0;
         if (l->backoff < BACKOFF_MAX_USEC)
                 l->backoff = 0;
+
+        if (config_auth_applies(l->manager->config, l->via_unix)) {
+                int r = -ENOKEY;
+
+                if (l->manager->authkey.set)
+                        r = peerauth_hello(&l->auth, &l->manager->authkey, l->manager->self->name, &l->out);
+                if (r < 0) {
+                        monitor_fail(l, r, "cannot start authentication");
+                        return;
+                }
+                l->authenticating = true;
+                monitor_write(l);
+                return;
+        }
         monitor_link_send_heartbeat(l, 0);
 }
 

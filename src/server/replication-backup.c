@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * replication-backup — the backup's side of replication (see
- * replication-backup.h and doc/internals.md).
+ * replication-backup.h and doc/internals.md). Over TCP (when [cluster] auth
+ * applies) the link first proves the cluster key (HELLO-AUTH, CHALLENGE,
+ * PROOF; doc/security.md) and every line after that is sealed both ways.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +25,7 @@
 typedef enum LinkState {
         LINK_WAITING,     /* retry timer armed */
         LINK_CONNECTING,
+        LINK_AUTHENTICATING, /* HELLO-AUTH sent, waiting for CHALLENGE */
         LINK_SYNCING,     /* SYNC sent, waiting for SYNCED */
         LINK_STREAMING,
 } LinkState;
@@ -46,6 +49,10 @@ struct BackupLink {
         Buf out;
         size_t out_pos;
         uint64_t primary_commit;
+
+        PeerAuth auth;
+        size_t sealed;          /* out is sealed up to here (auth established) */
+        bool expect_token_ok;   /* AUTH <client token> sent before SYNC: skip its OK */
 };
 
 static void link_connect(BackupLink *l);
@@ -55,6 +62,20 @@ static void link_close(BackupLink *l) {
         l->fd = safe_close(l->fd);
         buf_clear(&l->out);
         l->out_pos = 0;
+        l->sealed = 0;
+        l->expect_token_ok = false;
+        peerauth_done(&l->auth);
+}
+
+/* Authentication problems are warnings, but at most a few per interval (rate-limited):
+ * the link retries every 500 ms. */
+static void link_log_auth(BackupLink *l, const char *what) {
+        unsigned suppressed = 0;
+
+        if (!ratelimit_pass(&l->manager->auth_log, now_usec(), &suppressed))
+                return;
+        log_warning("Replication from %s at %s: %s.%s", l->primary, l->address, what,
+                    suppressed > 0 ? " (similar messages suppressed)" : "");
 }
 
 static int link_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -100,12 +121,22 @@ static void link_fail(BackupLink *l, int error, const char *fmt, ...) {
 }
 
 static void link_write(BackupLink *l) {
+        size_t limit = l->out.len;
         int r;
 
-        while (l->out_pos < l->out.len) {
+        if (peerauth_established(&l->auth)) {
+                if (l->sealed < l->out.len &&
+                    peerauth_seal(&l->auth, &l->out, MAX(l->sealed, l->out_pos), &l->sealed) < 0) {
+                        link_fail(l, -ENOMEM, "cannot seal a line");
+                        return;
+                }
+                limit = l->sealed;
+        }
+
+        while (l->out_pos < limit) {
                 ssize_t n;
 
-                n = send(l->fd, l->out.data + l->out_pos, l->out.len - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+                n = send(l->fd, l->out.data + l->out_pos, limit - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -119,6 +150,7 @@ static void link_write(BackupLink *l) {
         if (l->out_pos == l->out.len) {
                 buf_clear(&l->out);
                 l->out_pos = 0;
+                l->sealed = 0;
         }
         r = sd_event_source_set_io_events(l->io, EPOLLIN | (l->out.len > 0 ? EPOLLOUT : 0));
         if (r < 0)
@@ -228,6 +260,31 @@ static int link_on_entry(BackupLink *l, const ReplMessage *msg) {
         return 1;
 }
 
+/* The CHALLENGE: check that the primary holds the cluster key, answer PROOF, then SYNC (sealed). */
+static int link_on_challenge(BackupLink *l, char *line, size_t len) {
+        const char *reason = NULL;
+        char what[256];
+        int r;
+
+        r = peerauth_on_challenge(&l->auth, line, len, &l->out, &reason);
+        if (r < 0) {
+                snprintf(what, sizeof(what), "authentication failed: %s", reason);
+                link_log_auth(l, what);
+                link_fail(l, 0, "authentication failed");
+                return r;
+        }
+        /* The PROOF goes out in the clear; everything after it is sealed. */
+        l->sealed = l->out.len;
+        r = link_send_sync(l);
+        if (r < 0) {
+                link_fail(l, r, "cannot queue SYNC");
+                return r;
+        }
+        l->state = LINK_SYNCING;
+        link_write(l);
+        return l->fd < 0 ? -EPIPE : 1;
+}
+
 /* Handle one line. > 0: handled; 0: ignored; < 0: the link was dropped. */
 static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appended, bool *ack) {
         Manager *m = l->manager;
@@ -235,14 +292,34 @@ static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appende
         ReplMessage msg = {};
         int r;
 
+        if (peerauth_established(&l->auth)) {
+                r = peerauth_open(&l->auth, line, &len, &reason);
+                if (r < 0) {
+                        char what[256];
+
+                        snprintf(what, sizeof(what), "rejecting a line: %s", reason);
+                        link_log_auth(l, what);
+                        link_fail(l, r, "bad authentication tag");
+                        return r;
+                }
+        }
+
         if (m->term > l->term) {
                 /* A newer term is known: this primary is not the one to follow any more. */
                 link_fail(l, 0, "term %" PRIu64 " is over", l->term);
                 return -ESTALE;
         }
         if (len >= 4 && memcmp(line, "ERR ", 4) == 0) {
+                if (len >= 8 && memcmp(line, "ERR AUTH", 8) == 0)
+                        link_log_auth(l, line);
                 link_fail(l, 0, "refused: %s", line + 4);
                 return -ECONNREFUSED;
+        }
+        if (l->state == LINK_AUTHENTICATING)
+                return link_on_challenge(l, line, len);
+        if (l->state == LINK_SYNCING && l->expect_token_ok && streq(line, "OK")) {
+                l->expect_token_ok = false;
+                return 0;
         }
 
         r = repl_message_parse(line, len, m->config->max_message_bytes, &msg, &reason);
@@ -334,6 +411,7 @@ static void link_read(BackupLink *l) {
 }
 
 static void link_on_connected(BackupLink *l) {
+        Manager *m = l->manager;
         int error = 0, r;
         socklen_t len = sizeof(error);
 
@@ -344,13 +422,37 @@ static void link_on_connected(BackupLink *l) {
                 return;
         }
 
+        l->last_input = now_usec();
+        if (config_auth_applies(m->config, sockaddr_is_unix(&l->addr))) {
+                if (!m->authkey.set) {
+                        link_fail(l, -ENOKEY, "no cluster key loaded");
+                        return;
+                }
+                r = peerauth_hello(&l->auth, &m->authkey, m->self->name, &l->out);
+                if (r < 0) {
+                        link_fail(l, r, "cannot queue HELLO-AUTH");
+                        return;
+                }
+                l->state = LINK_AUTHENTICATING;
+                link_write(l);
+                return;
+        }
+
+        /* A link that does not use the cluster key shows the client token, when one is set. */
+        if (m->client_token) {
+                r = buf_printf(&l->out, "AUTH %s\n", m->client_token);
+                if (r < 0) {
+                        link_fail(l, r, "cannot queue AUTH");
+                        return;
+                }
+                l->expect_token_ok = true;
+        }
         r = link_send_sync(l);
         if (r < 0) {
                 link_fail(l, r, "cannot queue SYNC");
                 return;
         }
         l->state = LINK_SYNCING;
-        l->last_input = now_usec();
         link_write(l);
 }
 
@@ -381,7 +483,7 @@ static void link_connect(BackupLink *l) {
 
         /* A fresh reader: nothing of the previous connection may leak into this one. */
         line_reader_done(&l->lr);
-        r = line_reader_init(&l->lr, replication_line_max(m->config->max_message_bytes));
+        r = line_reader_init(&l->lr, replication_line_max(m->config->max_message_bytes) + PEERAUTH_LINE_OVERHEAD);
         if (r < 0) {
                 link_fail(l, r, "cannot allocate a line buffer");
                 return;

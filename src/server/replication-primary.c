@@ -40,6 +40,9 @@ int replica_start(Conn *c, char *line, size_t len) {
                                  msg.term, m->term);
         if (streq(msg.name, m->self->name) || !config_find_server(m->config, msg.name))
                 return reply_err(&c->out, ERRC_BADCMD, "unknown server '%s'", msg.name);
+        /* The cluster key is shared, but a link stays with the name it authenticated as. */
+        if (c->auth && !streq(msg.name, c->auth->name))
+                return reply_err(&c->out, ERRC_AUTH, "authenticated as '%s', not '%s'", c->auth->name, msg.name);
 
         /* A reconnecting backup replaces its old link. */
         for (Conn *o = m->replicas, *next; o; o = next) {
@@ -52,6 +55,7 @@ int replica_start(Conn *c, char *line, size_t len) {
         match = repl_match_index(segments, n, msg.segments, msg.n_segments, msg.index);
         match = MIN(match, msglog_last_index(m->log));
 
+        conn_leave_reserve(c);
         c->is_replica = true;
         memcpy(c->replica_name, msg.name, sizeof(c->replica_name));
         c->acked = 0;

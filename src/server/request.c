@@ -2,7 +2,8 @@
 /*
  * request — the client protocol verbs of fusion-server (DESIGN.md, doc/protocol.md):
  * PING, INFO, GET, READ, SEND/PUT (queued until their commit), AUTH, and
- * SYNC, which turns the connection into a replication link.
+ * SYNC, which turns the connection into a replication link; HELLO-AUTH, a
+ * backup proving it holds the cluster key before SYNC (doc/security.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -135,6 +136,51 @@ static int request_write(Conn *c, const Request *req) {
         return 0;
 }
 
+/* HELLO-AUTH <name> <nonce>: the first line of a backup that proves it holds the
+ * cluster key; answered with CHALLENGE, then the PROOF is checked in conn.c. */
+static int request_hello(Conn *c, char *line, size_t len, bool first) {
+        Manager *m = c->manager;
+        const char *reason = NULL;
+        char peer[SOCKADDR_STRLEN];
+        Buf *b;
+        int r;
+
+        if (!m->authkey.set) {
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_AUTH, "no cluster key configured here ([cluster] auth = never)")
+                         : -ENOMEM;
+        }
+        if (!first || c->auth || c->head || conn_output_size(c) > 0) {
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_BADCMD, "HELLO-AUTH must be the first request") : -ENOMEM;
+        }
+
+        c->auth = calloc(1, sizeof(PeerAuth));
+        if (!c->auth)
+                return -ENOMEM;
+        r = peerauth_on_hello(c->auth, &m->authkey, line, len, &c->out, &reason);
+        if (r == -EBADMSG) {
+                conn_log_auth(c, "Authentication failed for peer %s: %s; closing the connection.",
+                              conn_peer(c, peer, sizeof(peer)), reason);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        if (streq(c->auth->name, m->self->name) || !config_find_server(m->config, c->auth->name)) {
+                conn_log_auth(c, "Authentication refused for peer %s claiming to be %s: not a configured server; "
+                              "closing the connection.",
+                              conn_peer(c, peer, sizeof(peer)), c->auth->name);
+                return -EACCES;
+        }
+        c->sync_allowed = true;
+        return 0;
+}
+
+/* Verbs a connection may use before it is trusted with everything. */
+static bool request_allowed_untrusted(RequestType t) {
+        return t == REQUEST_AUTH || t == REQUEST_SYNC;
+}
+
 int request_handle(Conn *c, char *line, size_t len) {
         Manager *m = c->manager;
         const char *reason = NULL;
@@ -147,9 +193,28 @@ int request_handle(Conn *c, char *line, size_t len) {
         first = !c->got_request;
         c->got_request = true;
 
+        if (peerauth_is_hello(line, len))
+                return request_hello(c, line, len, first);
+
         if (request_parse(line, len, m->config->max_message_bytes, &req, &code, &reason) < 0) {
                 b = conn_reply_buf(c);
                 return b ? reply_err(b, code, "%s", reason ?: "bad request") : -ENOMEM;
+        }
+
+        /* Past max_clients only replication links are let in (conn.c's reserve). */
+        if (c->reserve && !request_allowed_untrusted(req.type)) {
+                b = conn_reply_buf(c);
+                if (!b || reply_err(b, ERRC_BUSY, "too many connections") < 0)
+                        return -ENOMEM;
+                conn_write(c);
+                return -EBUSY;
+        }
+        /* With a client token, nothing but AUTH (and replication, which has its own checks)
+         * before the token. A peer that proved the cluster key needs no token. */
+        if (m->client_token && !c->token_ok && !peerauth_established(c->auth) &&
+            !request_allowed_untrusted(req.type)) {
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_AUTH, "authentication required: AUTH <token> first") : -ENOMEM;
         }
 
         switch (req.type) {
@@ -171,14 +236,39 @@ int request_handle(Conn *c, char *line, size_t len) {
         case REQUEST_PUT:
                 return request_write(c, &req);
         case REQUEST_SYNC:
-                if (first && !c->head && conn_output_size(c) == 0)
+                /* Allowed after HELLO-AUTH/PROOF and after AUTH: nothing else may come first. */
+                if (!conn_peer_trusted(c)) {
+                        b = conn_reply_buf(c);
+                        return b ? reply_err(b, ERRC_AUTH,
+                                             "replication over TCP requires the cluster key (HELLO-AUTH)")
+                                 : -ENOMEM;
+                }
+                if (m->client_token && !c->token_ok && !peerauth_established(c->auth)) {
+                        b = conn_reply_buf(c);
+                        return b ? reply_err(b, ERRC_AUTH, "authentication required: AUTH <token> first")
+                                 : -ENOMEM;
+                }
+                if ((first || c->sync_allowed) && !c->head)
                         return replica_start(c, req.line, req.line_len);
                 b = conn_reply_buf(c);
                 return b ? reply_err(b, ERRC_BADCMD, "SYNC must be the first request") : -ENOMEM;
         case REQUEST_AUTH:
                 b = conn_reply_buf(c);
-                /* No configuration requires authentication (doc/protocol.md): any token is fine. */
-                return b ? reply_ok(b, 0) : -ENOMEM;
+                if (!b)
+                        return -ENOMEM;
+                /* Only AUTH and HELLO-AUTH may come before a SYNC. */
+                c->sync_allowed = first || c->sync_allowed;
+                if (!m->client_token) {
+                        /* No token configured: any token is fine (doc/protocol.md). */
+                        c->token_ok = true;
+                        return reply_ok(b, 0);
+                }
+                if (!client_token_equal(req.payload, req.payload_len, m->client_token, strlen(m->client_token))) {
+                        c->token_ok = false;
+                        return reply_err(b, ERRC_AUTH, "bad token");
+                }
+                c->token_ok = true;
+                return reply_ok(b, 0);
         default:
                 b = conn_reply_buf(c);
                 return b ? reply_err(b, ERRC_BADCMD, "unknown command") : -ENOMEM;

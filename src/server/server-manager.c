@@ -336,6 +336,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->role == ROLE_PRIMARY)
                 replicas_tick(m);
         backup_link_tick(m->backup);
+        conns_tick(m);
 
         r = sd_event_source_set_time_relative(s, m->config->heartbeat_interval_ms * USEC_PER_MSEC);
         if (r < 0)
@@ -519,6 +520,8 @@ Manager *manager_free(Manager *m) {
         free(m->state_path);
         free(m->primary_name);
         free(m->primary_address);
+        peerauth_key_wipe(&m->authkey);
+        free(m->client_token);
         sd_event_unref(m->event);
         free(m);
         return NULL;
@@ -536,6 +539,7 @@ int manager_new(sd_event *e, const Config *config, const ServerConfig *self, int
                 .self = self,
                 .listen_fd = listen_fd,
                 .role = ROLE_BACKUP,
+                .auth_log = RATELIMIT_INIT(10 * USEC_PER_SEC, 10),
         };
         *ret = m;
         return 0;

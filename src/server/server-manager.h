@@ -16,6 +16,7 @@
 #include "config.h"
 #include "hbproto.h"
 #include "msglog.h"
+#include "peerauth.h"
 #include "protocol.h"
 #include "util.h"
 
@@ -35,6 +36,13 @@ typedef struct BackupLink BackupLink;
 /* Longest wait of an append for its group commit while events keep coming. */
 #define FLUSH_MAX_DELAY_USEC (1 * USEC_PER_MSEC)
 #define BATCH_FSYNC_USEC (10 * USEC_PER_MSEC)
+/* Connections accepted past max_clients, for replication links only (doc/security.md). */
+#define CONN_RESERVE_MIN 2U
+/* A connection must send its first complete line within this. */
+#define CONN_FIRST_LINE_USEC (10 * USEC_PER_SEC)
+/* A reserve connection must become a replication link, and a HELLO-AUTH handshake
+ * must finish, within this. */
+#define CONN_HANDSHAKE_USEC (1 * USEC_PER_SEC)
 /* Timer accuracy for every timer of the server. */
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
 
@@ -70,6 +78,12 @@ typedef struct Manager {
 
         Conn *conns;                 /* live connections (clients and replicas) */
         size_t n_conns;
+        size_t n_reserve;            /* of them accepted past max_clients (see conn.c) */
+        bool listen_is_unix;
+
+        PeerAuthKey authkey;         /* the cluster key, loaded when config_auth_needed() */
+        char *client_token;          /* NULL: clients need no AUTH */
+        RateLimit auth_log;          /* authentication failures logged */
         Conn *replicas;              /* the live connections that are replication links */
         size_t n_replicas;
         Conn *dead_conns;            /* closed, freed by gc_source */
