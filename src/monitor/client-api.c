@@ -115,6 +115,8 @@ static int client_process_input(ClientConn *c) {
                 int r;
 
                 r = line_reader_next(&c->reader, &line, &len);
+                if (r != 0)
+                        c->spoke = true;
                 if (r == -E2BIG)
                         r = reply_err(&c->out, ERRC_TOOLONG, "request longer than %d bytes", CLIENT_LINE_MAX);
                 else if (r > 0)
@@ -202,12 +204,29 @@ void client_promote_done(ClientConn *c, const char *line) {
         client_schedule(c);
 }
 
+/* At max_clients: close the oldest connection that never sent a complete line (idle or
+ * slowloris), so that a flood of them cannot keep WHO from real clients. Returns
+ * whether one was closed. */
+static bool client_evict_idle(Manager *m) {
+        ClientConn *oldest = NULL;
+
+        for (ClientConn *c = m->clients; c; c = c->next)
+                if (!c->spoke && !c->pending && (!oldest || c->accepted < oldest->accepted))
+                        oldest = c;
+        if (!oldest)
+                return false;
+        client_conn_free(oldest);
+        return true;
+}
+
 int client_conn_new(Manager *m, int fd) {
+        static RateLimit busy_log = RATELIMIT_INIT(10 * USEC_PER_SEC, 1);
         ClientConn *c;
         int r;
 
-        if (m->n_clients >= m->config->max_clients) {
-                log_warning("Too many client API connections (%zu), refusing one.", m->n_clients);
+        if (m->n_clients >= m->config->max_clients && !client_evict_idle(m)) {
+                if (ratelimit_pass(&busy_log, now_usec(), NULL))
+                        log_warning("Too many client API connections (%zu), refusing new ones.", m->n_clients);
                 safe_close(fd);
                 return -EMFILE;
         }
@@ -217,7 +236,7 @@ int client_conn_new(Manager *m, int fd) {
                 safe_close(fd);
                 return log_oom();
         }
-        *c = (ClientConn) { .manager = m, .fd = fd };
+        *c = (ClientConn) { .manager = m, .fd = fd, .accepted = now_usec() };
 
         r = line_reader_init(&c->reader, CLIENT_LINE_MAX);
         if (r >= 0)

@@ -93,6 +93,7 @@ int hb_conn_auth_line(HbConn *c, char *line, size_t *len) {
                         log_auth("Authentication refused for peer %s claiming to be %s: not a configured server; "
                                  "closing the connection.",
                                  hb_conn_peer(c, peer, sizeof(peer)), c->auth->name);
+                        c->auth->state = PEERAUTH_FAILED;
                         return -EACCES;
                 }
                 /* The CHALLENGE goes out in the clear. */
@@ -144,8 +145,15 @@ void hb_conn_auth_consumed(HbConn *c, size_t n) {
 }
 
 void hb_conn_auth_free(HbConn *c) {
+        char peer[SOCKADDR_STRLEN];
+
         if (!c->auth)
                 return;
+        if (c->auth->state == PEERAUTH_CHALLENGE_SENT)
+                /* A server that finds our CHALLENGE wrong (another key) hangs up without a PROOF. */
+                log_auth("Authentication failed for peer %s claiming to be %s: no PROOF (it hung up or timed out; "
+                         "another cluster key?); closing the connection.",
+                         hb_conn_peer(c, peer, sizeof(peer)), c->auth->name);
         peerauth_done(c->auth);
         free(c->auth);
         c->auth = NULL;

@@ -254,12 +254,12 @@ void hb_conn_free(HbConn *c) {
                 c->manager->hb_conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        hb_conn_auth_free(c);   /* first: it may log the peer's address */
         sd_event_source_disable_unref(c->io);
         safe_close(c->fd);
         safe_close(c->pidfd);
         line_reader_done(&c->reader);
         buf_done(&c->out);
-        hb_conn_auth_free(c);
         free(c);
 }
 

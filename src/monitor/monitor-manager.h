@@ -135,6 +135,8 @@ struct ClientConn {
         bool subscribed;
         bool pending;             /* a PROMOTE is in progress: hold further requests */
         bool eof;
+        bool spoke;               /* sent a complete line; until then it may be evicted (client-api.c) */
+        usec_t accepted;
 };
 
 struct Manager {

@@ -145,6 +145,15 @@ void conn_kill(Conn *c) {
                 return;
         c->dead = true;
 
+        if (c->auth && c->auth->state == PEERAUTH_CHALLENGE_SENT) {
+                char peer[SOCKADDR_STRLEN];
+
+                /* A backup that finds our CHALLENGE wrong (another key) hangs up without a PROOF. */
+                conn_log_auth(c, "Authentication failed for peer %s claiming to be %s: no PROOF (it hung up or "
+                              "timed out; another cluster key?); closing the connection.",
+                              conn_peer(c, peer, sizeof(peer)), c->auth->name);
+        }
+
         if (c->is_replica)
                 replica_unlink(c);
         for (Pending *p = c->head; p; p = p->next)
@@ -575,18 +584,14 @@ static int conn_slot(Manager *m) {
 
 void conns_tick(Manager *m) {
         usec_t now = now_usec();
-        char peer[SOCKADDR_STRLEN];
 
         for (Conn *c = m->conns, *next; c; c = next) {
                 next = c->next;
                 if (c->is_replica)
                         continue;
-                if (c->auth && !peerauth_established(c->auth) && now > c->accepted + CONN_HANDSHAKE_USEC) {
-                        conn_log_auth(c, "Peer %s claiming to be %s did not finish authentication in time; "
-                                      "closing the connection.",
-                                      conn_peer(c, peer, sizeof(peer)), c->auth->name);
-                        conn_kill(c);
-                } else if (c->reserve && now > c->accepted + CONN_HANDSHAKE_USEC) {
+                if (c->auth && !peerauth_established(c->auth) && now > c->accepted + CONN_HANDSHAKE_USEC)
+                        conn_kill(c);   /* logged there */
+                else if (c->reserve && now > c->accepted + CONN_HANDSHAKE_USEC) {
                         log_debug("Closing a connection accepted past max_clients that did not start replication.");
                         conn_kill(c);
                 } else if (!c->got_request && now > c->accepted + CONN_FIRST_LINE_USEC) {

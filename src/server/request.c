@@ -170,6 +170,7 @@ static int request_hello(Conn *c, char *line, size_t len, bool first) {
                 conn_log_auth(c, "Authentication refused for peer %s claiming to be %s: not a configured server; "
                               "closing the connection.",
                               conn_peer(c, peer, sizeof(peer)), c->auth->name);
+                c->auth->state = PEERAUTH_FAILED;
                 return -EACCES;
         }
         c->sync_allowed = true;
