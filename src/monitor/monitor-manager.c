@@ -290,14 +290,22 @@ static int hb_conn_new(Manager *m, int fd) {
         int r;
 
         /* Bounded: the servers' connections (one each), plus HB_UNIDENTIFIED_MAX that have not
-         * sent a HEARTBEAT yet; past that the oldest of those goes (it had its chance), so a
-         * flood cannot lock a real server out. */
+         * sent a HEARTBEAT yet. Past that the oldest of those that have not even started to
+         * authenticate goes (a flood of idle or junk connections cannot lock a real server out);
+         * if all of them are authenticating, the new one is refused (they end within
+         * HB_IDENTIFY_USEC). */
         for (HbConn *o = m->hb_conns; o; o = o->next)
                 if (!o->peer) {
                         unidentified++;
-                        oldest = o;     /* the list is newest first */
+                        if (!o->auth)
+                                oldest = o;     /* the list is newest first */
                 }
-        if (unidentified >= HB_UNIDENTIFIED_MAX && oldest) {
+        if (unidentified >= HB_UNIDENTIFIED_MAX) {
+                if (!oldest) {
+                        log_debug("Too many heartbeat connections authenticating, refusing one.");
+                        safe_close(fd);
+                        return -EBUSY;
+                }
                 log_debug("Too many unidentified heartbeat connections, closing the oldest.");
                 hb_conn_free(oldest);
         }

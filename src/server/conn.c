@@ -561,8 +561,9 @@ static int conn_new(Manager *m, int fd, bool reserve) {
 /* Room for a new connection? 1: as a client; 0: in the reserve for replication links
  * (max_clients reached); -EBUSY: none. Replication links do not count against
  * max_clients (there is at most one per configured server). When the reserve is full,
- * its oldest connection that has not proved the cluster key is closed: it had its chance
- * (CONN_HANDSHAKE_USEC), and a backup connecting during a flood must find a slot. */
+ * its oldest connection that has not even started HELLO-AUTH (or AUTH, or SYNC) is
+ * closed, so that a flood of idle or junk connections cannot lock a backup out; one
+ * that is authenticating is left to finish (CONN_HANDSHAKE_USEC at most). */
 static int conn_slot(Manager *m) {
         size_t clients = m->n_conns - m->n_replicas - m->n_reserve;
         size_t reserve_max = MAX((size_t) CONN_RESERVE_MIN, m->config->n_servers);
@@ -573,7 +574,7 @@ static int conn_slot(Manager *m) {
         if (m->n_reserve < reserve_max)
                 return 0;
         for (Conn *o = m->conns; o; o = o->next)
-                if (o->reserve && !peerauth_established(o->auth) && (!oldest || o->accepted < oldest->accepted))
+                if (o->reserve && !o->auth && !o->got_request && (!oldest || o->accepted < oldest->accepted))
                         oldest = o;
         if (!oldest)
                 return -EBUSY;

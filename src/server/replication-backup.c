@@ -512,6 +512,10 @@ void backup_link_tick(BackupLink *l) {
                 return;
         now = now_usec();
         silent = l->manager->config->dead_after_ms * USEC_PER_MSEC;
+        /* Connecting and authenticating may wait in a busy primary's accept queue: give it
+         * as long as the primary gives a handshake. */
+        if (l->state != LINK_STREAMING)
+                silent = MAX(silent, CONN_HANDSHAKE_USEC);
         if (now > l->last_input + silent) {
                 link_fail(l, 0, "nothing from the primary for %" PRIu64 " ms",
                           (now - l->last_input) / USEC_PER_MSEC);
