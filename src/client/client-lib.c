@@ -14,6 +14,7 @@
 
 #include "client-lib.h"
 #include "fusion-config.h"
+#include "peerauth.h"
 
 #define CLIENT_LINE_SLACK 128
 #define CLIENT_STALL_CHECK_USEC (100 * USEC_PER_MSEC)
@@ -141,6 +142,43 @@ int client_who(Client *c, PrimaryInfo *ret) {
         return r;
 }
 
+/* [cluster] client_token (or client_token_file) set: AUTH first on a new server connection.
+ * A token that cannot be read or is refused is permanent: -EBADMSG. */
+static int client_auth(Client *c) {
+        _cleanup_(freep) char *token = NULL, *error = NULL, *req = NULL;
+        usec_t deadline = now_usec() + (usec_t) c->opts.timeout_ms * USEC_PER_MSEC;
+        char *line = NULL;
+        size_t len;
+        int r;
+
+        r = client_token_load(c->config, &token, &error);
+        if (r < 0) {
+                client_fail(c, CLIENT_FAIL_SERVER, "%s", error ?: "cannot load the client token");
+                c->server = conn_free(c->server);
+                return -EBADMSG;
+        }
+        if (!token)
+                return 0;
+        if (asprintf(&req, "AUTH %s", token) < 0) {
+                req = NULL;
+                return -ENOMEM;
+        }
+        r = conn_write_line(c->server, req, deadline);
+        if (r >= 0)
+                r = conn_read_line(c->server, deadline, &line, &len);
+        if (r >= 0 && strcmp(line, "OK") != 0) {
+                client_fail(c, CLIENT_FAIL_SERVER, "%s refused the client token: %s", c->server->address, line);
+                c->server = conn_free(c->server);
+                return -EBADMSG;
+        }
+        if (r < 0) {
+                client_fail(c, CLIENT_FAIL_NO_PRIMARY, "%s: %s", c->server->address,
+                            r == -ECONNRESET ? "connection closed" : strerror(-r));
+                c->server = conn_free(c->server);
+        }
+        return r;
+}
+
 /* Make sure c->server is connected to where requests should go. */
 static int client_ensure_server(Client *c) {
         const char *addr;
@@ -166,7 +204,7 @@ static int client_ensure_server(Client *c) {
                 c->target[0] = 0;
                 return r;
         }
-        return 0;
+        return client_auth(c);
 }
 
 static void client_drop_server(Client *c) {
@@ -298,6 +336,8 @@ int client_put(Client *c, const char *msgid, const char *payload, size_t len, ui
                 Reply rep;
 
                 r = client_ensure_server(c);
+                if (r == -EBADMSG)
+                        return r;   /* the client token was refused */
                 if (r >= 0)
                         r = client_attempt(c, req.data, req.len, deadline, &rep);
                 if (r >= 0) {
@@ -337,6 +377,8 @@ int client_query(Client *c, const char *request, bool multiline, client_line_cb 
                 size_t len;
 
                 r = client_ensure_server(c);
+                if (r == -EBADMSG)
+                        return r;   /* the client token was refused */
                 if (r < 0)
                         goto retry;
                 attempt = MIN(deadline, now_usec() + (usec_t) c->opts.timeout_ms * USEC_PER_MSEC);

@@ -24,7 +24,9 @@ import socket
 import threading
 import time
 
-from fusiontest import BUILD, Cluster, Conn, Writer, main, wait_for
+import subprocess
+
+from fusiontest import BUILD, CLIENT_BIN, Cluster, Conn, Writer, main, wait_for
 
 LABEL_KEY = b"fusion-peerauth-1 cluster-key"
 TAG_BYTES = 16
@@ -325,6 +327,22 @@ def t_token():
             finally:
                 info.close()
         wait_for(in_sync, 10, "both backups in sync")
+
+        # fusion-client sends AUTH with the configured token; a wrong token fails at once
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+        p = subprocess.run([CLIENT_BIN, "--config", c.conf, "send", "via-fusion-client"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+        bad = os.path.join(c.dir, "bad-token.conf")
+        with open(c.conf) as f:
+            text = f.read()
+        with open(bad, "w") as f:
+            f.write(text.replace("client_token = s3cr3t-t0ken", "client_token = guess"))
+        t = time.monotonic()
+        p = subprocess.run([CLIENT_BIN, "--config", bad, "send", "x"], env=env, capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode != 0 and "refused the client token" in p.stderr, (p.returncode, p.stderr)
+        assert time.monotonic() - t < 5, "a refused token is not retried until the deadline"
         print("client_token: ERR AUTH before the token, OK after; %s; replication unaffected" % r)
         ok = True
     finally:
