@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * resp-bench — the Redis side of bench/run's write benchmarks, built the same
+ * way as `fusion-client bench`: N non-blocking connections in one poll()
+ * loop, each with one request outstanding, latency from writing the request
+ * to reading its (last) reply.
+ *
+ *   resp-bench --port P [--host H] --clients N --messages M --size S [--wait K]
+ *
+ * Each request is `SET bench:<conn> <S bytes>`; with --wait K it is followed,
+ * in the same write, by `WAIT K 0`, and the request counts as acknowledged
+ * only when WAIT answers >= K. Prints one line:
+ *
+ *   bench clients=N size=S msgs=M ops_per_s=X p50_us=.. p99_us=.. max_us=.. errors=E
+ *
+ * Bounded: gives up after --timeout-ms (default 60000) without progress.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct RConn {
+        int fd;
+        char *req;
+        size_t req_len, req_off;
+        char in[4096];
+        size_t in_len;
+        unsigned replies_left; /* of the outstanding request */
+        bool failed;           /* some reply of the outstanding request was bad */
+        uint64_t quota, done;
+        uint64_t sent_at;
+        bool dead;
+} RConn;
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(const uint64_t *v, uint64_t n, unsigned p) {
+        if (n == 0)
+                return 0;
+        uint64_t i = (n * p + 99) / 100;
+        return v[i > 0 ? i - 1 : 0];
+}
+
+int main(int argc, char **argv) {
+        const char *host = "127.0.0.1";
+        unsigned port = 0, clients = 1, wait_k = 0;
+        uint64_t messages = 10000, timeout_ms = 60000;
+        size_t size = 100;
+        static const struct option opts[] = {
+                { "host", required_argument, NULL, 'H' },     { "port", required_argument, NULL, 'p' },
+                { "clients", required_argument, NULL, 'c' },  { "messages", required_argument, NULL, 'n' },
+                { "size", required_argument, NULL, 'd' },     { "wait", required_argument, NULL, 'w' },
+                { "timeout-ms", required_argument, NULL, 't' }, {}
+        };
+        int o;
+
+        while ((o = getopt_long(argc, argv, "H:p:c:n:d:w:t:", opts, NULL)) >= 0)
+                switch (o) {
+                case 'H': host = optarg; break;
+                case 'p': port = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'c': clients = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'n': messages = strtoull(optarg, NULL, 10); break;
+                case 'd': size = strtoull(optarg, NULL, 10); break;
+                case 'w': wait_k = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 't': timeout_ms = strtoull(optarg, NULL, 10); break;
+                default: fprintf(stderr, "usage: resp-bench --port P [--clients N] [--messages M] [--size S] [--wait K]\n"); return 2;
+                }
+        if (port == 0 || clients == 0 || clients > 100000 || messages == 0) {
+                fprintf(stderr, "resp-bench: bad arguments\n");
+                return 2;
+        }
+
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < clients + 64) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+
+        RConn *c = calloc(clients, sizeof(RConn));
+        uint64_t *lat = calloc(messages, sizeof(uint64_t));
+        struct pollfd *pfd = calloc(clients, sizeof(struct pollfd));
+        char *payload = malloc(size + 1);
+        if (!c || !lat || !pfd || !payload)
+                return 1;
+        memset(payload, 'x', size);
+        payload[size] = 0;
+
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+                fprintf(stderr, "resp-bench: bad host %s\n", host);
+                return 2;
+        }
+        for (unsigned i = 0; i < clients; i++) {
+                char key[32];
+                int kl = snprintf(key, sizeof(key), "bench:%u", i);
+                char *w = NULL;
+                size_t wl = 0;
+                FILE *f = open_memstream(&w, &wl);
+                if (!f)
+                        return 1;
+                fprintf(f, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%zu\r\n", kl, key, size);
+                fwrite(payload, 1, size, f);
+                fputs("\r\n", f);
+                if (wait_k > 0) {
+                        char k[16];
+                        int l = snprintf(k, sizeof(k), "%u", wait_k);
+                        fprintf(f, "*3\r\n$4\r\nWAIT\r\n$%d\r\n%s\r\n$1\r\n0\r\n", l, k);
+                }
+                fclose(f);
+                c[i].req = w;
+                c[i].req_len = wl;
+                c[i].quota = messages / clients + (i < messages % clients ? 1 : 0);
+                c[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (c[i].fd < 0 || connect(c[i].fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                        fprintf(stderr, "resp-bench: connect %s:%u: %m\n", host, port);
+                        return 1;
+                }
+                int one = 1;
+                (void) setsockopt(c[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+
+        uint64_t n_lat = 0, errors = 0, t0 = now_us(), last_progress = t0, last_total = 0;
+        bool err_printed = false;
+        for (;;) {
+                bool active = false;
+                uint64_t total = 0;
+                for (unsigned i = 0; i < clients; i++) {
+                        RConn *r = &c[i];
+                        if (!r->dead && r->replies_left == 0 && r->req_off == 0 && r->done < r->quota) {
+                                r->replies_left = wait_k > 0 ? 2 : 1;
+                                r->failed = false;
+                                r->sent_at = now_us();
+                        }
+                        while (!r->dead && r->replies_left > 0 && r->req_off < r->req_len) {
+                                ssize_t k = send(r->fd, r->req + r->req_off, r->req_len - r->req_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                                if (k < 0) {
+                                        if (errno != EAGAIN && errno != EINTR) {
+                                                r->dead = true;
+                                                errors += r->quota - r->done;
+                                        }
+                                        break;
+                                }
+                                r->req_off += (size_t) k;
+                        }
+                        pfd[i] = (struct pollfd){ .fd = r->dead ? -1 : r->fd, .events = POLLIN };
+                        if (!r->dead && r->replies_left > 0 && r->req_off < r->req_len)
+                                pfd[i].events |= POLLOUT;
+                        if (!r->dead && r->done < r->quota)
+                                active = true;
+                        total += r->done;
+                }
+                if (!active)
+                        break;
+                uint64_t now = now_us();
+                if (total != last_total) {
+                        last_total = total;
+                        last_progress = now;
+                } else if (now - last_progress > timeout_ms * 1000) {
+                        fprintf(stderr, "resp-bench: no progress for %" PRIu64 " ms, giving up\n", timeout_ms);
+                        break;
+                }
+                int n = poll(pfd, clients, 100);
+                if (n < 0 && errno != EINTR)
+                        return 1;
+                for (unsigned i = 0; n > 0 && i < clients; i++) {
+                        RConn *r = &c[i];
+                        if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        ssize_t k = recv(r->fd, r->in + r->in_len, sizeof(r->in) - r->in_len, MSG_DONTWAIT);
+                        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+                                if (!err_printed)
+                                        fprintf(stderr, "resp-bench: connection lost\n");
+                                err_printed = true;
+                                r->dead = true;
+                                errors += r->quota - r->done;
+                                continue;
+                        }
+                        if (k < 0)
+                                continue;
+                        r->in_len += (size_t) k;
+                        char *p = r->in, *end = r->in + r->in_len, *nl;
+                        while ((nl = memchr(p, '\n', (size_t) (end - p)))) {
+                                /* SET answers +OK, WAIT :N, errors -ERR ...: all one line */
+                                if (*p == '-' || (*p == ':' && strtoull(p + 1, NULL, 10) < wait_k)) {
+                                        if (!err_printed)
+                                                fprintf(stderr, "resp-bench: reply %.*s\n", (int) (nl - p), p);
+                                        err_printed = true;
+                                        r->failed = true;
+                                }
+                                p = nl + 1;
+                                if (r->replies_left > 0 && --r->replies_left == 0) {
+                                        r->done++;
+                                        r->req_off = 0;
+                                        if (r->failed)
+                                                errors++;
+                                        else
+                                                lat[n_lat++] = now_us() - r->sent_at;
+                                }
+                        }
+                        memmove(r->in, p, (size_t) (end - p));
+                        r->in_len = (size_t) (end - p);
+                }
+        }
+        uint64_t elapsed = now_us() - t0;
+        qsort(lat, n_lat, sizeof(uint64_t), cmp_u64);
+        printf("bench clients=%u size=%zu msgs=%" PRIu64 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64
+               " max_us=%" PRIu64 " wait=%u errors=%" PRIu64 "\n",
+               clients, size, n_lat, elapsed ? (double) n_lat * 1e6 / (double) elapsed : 0.0, pct(lat, n_lat, 50),
+               pct(lat, n_lat, 99), n_lat ? lat[n_lat - 1] : 0, wait_k, errors);
+        return errors > 0 || n_lat < messages ? 1 : 0;
+}
