@@ -129,7 +129,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         break;
                 case REPLY_KV:
                         FUZZ_CHECK(r.key && *r.key && r.value);
-                        FUZZ_CHECK(strspn(r.key, "abcdefghijklmnopqrstuvwxyz_") == strlen(r.key));
+                        /* [a-z_]+ optionally followed by ".<server name>" (replica.NAME) */
+                        {
+                                size_t word = strspn(r.key, "abcdefghijklmnopqrstuvwxyz_");
+                                FUZZ_CHECK(word > 0);
+                                if (r.key[word] != '\0') {
+                                        FUZZ_CHECK(r.key[word] == '.');
+                                        FUZZ_CHECK(name_is_valid(r.key + word + 1));
+                                }
+                                /* and reply_kv writes it back identically */
+                                {
+                                        Buf kb = {};
+                                        FUZZ_CHECK(reply_kv(&kb, r.key, "%s", r.value) == 0);
+                                        buf_done(&kb);
+                                }
+                        }
                         break;
                 case REPLY_SERVER:
                         FUZZ_CHECK(r.text && *r.text && *r.text != ' ');
