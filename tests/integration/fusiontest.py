@@ -102,6 +102,21 @@ def one_request(addr, line, timeout=2.0):
         c.close()
 
 
+def put_until_ok(addr, msgid, payload, timeout=10.0):
+    """PUT to one server until it answers OK (a PUT is safe to repeat); returns the index.
+    Transient answers (NOREPLICAS while a backup re-syncs, NOLEASE) are retried."""
+    def attempt():
+        try:
+            r = one_request(addr, "PUT %s %s" % (msgid, payload), 5.0)
+        except OSError:
+            return None
+        if r.startswith("OK "):
+            return int(r.split()[1])
+        assert r.startswith(("ERR NOREPLICAS", "ERR NOLEASE", "ERR BUSY")), r
+        return None
+    return wait_for(attempt, timeout, "OK for PUT %s" % msgid, interval=0.01)
+
+
 class Cluster:
     NAMES = ["primary", "backup", "backup2"]
 

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from fusiontest import Cluster, Conn, Writer, main, one_request, wait_for
+from fusiontest import Cluster, Conn, Writer, main, one_request, put_until_ok, wait_for
 
 PRIOS = {"primary": {"priority": 30}, "backup": {"priority": 20}, "backup2": {"priority": 10}}
 
@@ -132,8 +132,7 @@ def t_rules_pick_most_complete():
         c.wait_writable()
         c.kill("backup")  # backup (priority 20) misses what follows
         for i in range(5):
-            r = one_request(c.addr("primary"), "PUT pick-%d data-%d" % (i, i), 5)
-            assert r.startswith("OK "), r
+            put_until_ok(c.addr("primary"), "pick-%d" % i, "data-%d" % i)
         c.kill("primary")
         # only backup2 is up: it may lack nothing here, but the monitor cannot know
         # that, so it must not promote; it says so in STATUS/WHO.
