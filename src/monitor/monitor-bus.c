@@ -303,7 +303,7 @@ static int unit_on_properties_changed(sd_bus_message *msg, void *userdata, sd_bu
         const char *iface;
         int r;
 
-        if (!b || reply_is_stale(b, msg) || b->reloading)
+        if (!b || reply_is_stale(b, msg))
                 return 0;
         r = sd_bus_message_read(msg, "s", &iface);
         if (r < 0 || (!streq(iface, SD_UNIT) && !streq(iface, SD_SERVICE)))
@@ -362,9 +362,18 @@ static int unit_on_restart_timer(sd_event_source *s, uint64_t usec, void *userda
 
         if (!b || !b->bus || !b->subscribed || !u->known || !streq(u->active, "failed") || u->job)
                 return 0;   /* state unknown or no longer failed: the next change decides */
+        if (now_usec() < u->state_since + u->restart_delay) {
+                /* Failed again after passing through other states (a Restart= loop): it must stay
+                 * failed for the whole backoff. */
+                (void) sd_event_source_set_time(s, u->state_since + u->restart_delay);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
 
-        log_info("Unit %s of %s is failed (Result=%s): ResetFailedUnit + RestartUnit.", unit_name(p),
-                 p->config->name, u->result);
+        log_notice("Unit %s of %s stays failed (Result=%s): ResetFailedUnit + RestartUnit after a %" PRIu64
+                   " ms backoff.", unit_name(p), p->config->name, u->result,
+                   (u->backoff ? u->backoff : RESTART_MIN_USEC) / USEC_PER_MSEC);
+        u->backoff = MIN(2 * (u->backoff ? u->backoff : RESTART_MIN_USEC), RESTART_MAX_USEC);
         r = sd_bus_call_method_async(b->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit",
                                      unit_reset_failed_handler, p, "s", unit_name(p));
         if (r >= 0)
@@ -387,7 +396,7 @@ static void unit_schedule_restart(MonitorBus *b, Peer *p) {
         if (u->restart_timer && sd_event_source_get_enabled(u->restart_timer, NULL) > 0)
                 return;
         delay = u->backoff ? u->backoff : RESTART_MIN_USEC;
-        u->backoff = MIN(2 * delay, RESTART_MAX_USEC);
+        u->restart_delay = delay;
 
         if (!u->restart_timer)
                 r = sd_event_add_time(m->event, &u->restart_timer, CLOCK_MONOTONIC, now_usec() + delay,
@@ -401,8 +410,10 @@ static void unit_schedule_restart(MonitorBus *b, Peer *p) {
                 log_warning_errno(r, "Failed to schedule the restart of %s, ignoring: %m", unit_name(p));
                 return;
         }
-        log_notice("Unit %s of %s is failed (Result=%s); restarting it in %" PRIu64 " ms.", unit_name(p),
-                   p->config->name, u->result, delay / USEC_PER_MSEC);
+        /* Quietly: with Restart= systemd passes through "failed" on its way to auto-restart; the
+         * timer acts only if the unit is still failed by then. */
+        log_debug("Unit %s of %s is failed (Result=%s); restarting it in %" PRIu64 " ms unless it recovers.",
+                  unit_name(p), p->config->name, u->result, delay / USEC_PER_MSEC);
 }
 
 static int unit_restart_handler(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -473,10 +484,15 @@ static void unit_changed(MonitorBus *b, Peer *p) {
         Manager *m = b->manager;
         PeerUnit *u = &p->unit;
         usec_t now = now_usec();
+        char prev[sizeof u->prev_active];
         const char *how;
 
         log_debug("Unit %s: %s/%s result=%s main_pid=%" PRIu32 ".", unit_name(p), u->active, u->sub, u->result,
                   u->main_pid);
+        state_copy(prev, sizeof prev, u->prev_active);
+        state_copy(u->prev_active, sizeof u->prev_active, u->active);
+        if (!streq(prev, u->active))
+                u->state_since = now;
 
         if (streq(u->active, "active")) {
                 if (u->active_since == 0)
@@ -504,6 +520,17 @@ static void unit_changed(MonitorBus *b, Peer *p) {
                 snprintf(reason, sizeof reason, "%s (%s %s/%s)", how, unit_name(p), u->active, u->sub);
                 failover_unit_dead(m, p, reason);
         }
+
+        /* An admin's stop comes from active/deactivating; auto-restart passes through inactive too,
+         * but from failed/activating. */
+        if (u->loaded && streq(u->active, "inactive") && streq(u->result, "success") && !u->stopped_logged &&
+            (streq(prev, "active") || streq(prev, "deactivating"))) {
+                /* Stopped cleanly: an admin's (or a dependency's) stop job, never restarted by us. */
+                u->stopped_logged = true;
+                log_info("Unit %s of %s was stopped (inactive, Result=success); leaving it stopped.",
+                         unit_name(p), p->config->name);
+        } else if (!streq(u->active, "inactive"))
+                u->stopped_logged = false;
 
         if (!u->loaded || !m->config->restart_failed_units)
                 return;
@@ -549,6 +576,9 @@ static int bus_sync(MonitorBus *b) {
 
         if (!b->bus)
                 return -ENOTCONN;
+        /* systemd 252 may not send Reloading(false) to us (its subscriber list is restored after it):
+         * a re-read ends the reload for us. */
+        b->reloading = false;
         r = sd_bus_call_method_async(b->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe",
                                      bus_subscribe_handler, b, NULL);
         for (size_t i = 0; r >= 0 && i < m->n_peers; i++) {

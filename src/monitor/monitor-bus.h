@@ -45,6 +45,8 @@ typedef struct PeerUnit {
         bool known;             /* ActiveState read since the last (re)connection or reload */
         bool loaded;            /* LoadState=loaded */
         char active[24];        /* ActiveState */
+        char prev_active[24];   /* ActiveState before the last change handled */
+        usec_t state_since;     /* when ActiveState last changed */
         char sub[24];           /* SubState */
         char result[32];        /* Service.Result */
         uint32_t main_pid;      /* Service.MainPID, 0: none */
@@ -54,9 +56,11 @@ typedef struct PeerUnit {
         usec_t active_since;    /* entered ActiveState=active, 0: not active */
 
         usec_t kill_sent;       /* KillUnit sent for bound_pid, 0: none */
+        bool stopped_logged;    /* "left stopped" said for the current inactive spell */
 
         /* restart_failed_units */
         usec_t backoff;         /* next restart delay */
+        usec_t restart_delay;   /* delay of the scheduled restart */
         sd_event_source *restart_timer;
         char *job;              /* pending RestartUnit job path */
         unsigned restarts;      /* successful restarts by this monitor */
