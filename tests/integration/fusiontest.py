@@ -135,8 +135,14 @@ class Cluster:
         self.conf = os.path.join(self.dir, "fusion.conf")
         self.monitor_sock = os.path.join(self.dir, "monitor.sock") if unix_heartbeat else ""
         self.client_sock = os.path.join(self.dir, "client.sock")
+        # the cluster key: TCP links between servers (replication) are authenticated
+        self.authkey = os.path.join(self.dir, "authkey")
+        fd = os.open(self.authkey, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(32).hex().encode())
+        os.close(fd)
         cluster = {"heartbeat_interval_ms": 50, "dead_after_ms": 300, "lease_ms": 200,
-                   "min_sync_replicas": 1, "sync_timeout_ms": 1000, "fsync": "always"}
+                   "min_sync_replicas": 1, "sync_timeout_ms": 1000, "fsync": "always",
+                   "authkey_file": self.authkey}
         cluster.update(cluster_opts or {})
         mon = {"listen": "127.0.0.1:%d" % self.monitor_port, "socket": self.monitor_sock,
                "client_listen": "127.0.0.1:%d" % self.client_api_port, "client_socket": self.client_sock,
