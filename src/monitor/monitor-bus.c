@@ -39,6 +39,7 @@ struct MonitorBus {
         sd_bus *bus;            /* NULL while disconnected */
         bool subscribed;        /* Subscribe answered since the last connection */
         bool ever_subscribed;
+        bool subscribe_error_logged;
         bool reloading;         /* between Reloading(true) and Reloading(false) */
         sd_event_source *resync_timer;
         bool resync_reconnect;  /* the timer reconnects (else it only re-reads) */
@@ -552,16 +553,19 @@ static int bus_subscribe_handler(sd_bus_message *reply, void *userdata, sd_bus_e
                 return 0;
         e = sd_bus_message_get_error(reply);
         if (e && !sd_bus_error_has_name(e, "org.freedesktop.systemd1.AlreadySubscribed")) {
-                if (!b->ever_subscribed && (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
-                                            sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER))) {
-                        log_info("no systemd on the system bus: watching heartbeats only");
-                        bus_drop(b);
-                        return 0;
-                }
-                log_warning("Subscribe to systemd failed: %s; retrying.", e->message ?: e->name);
-                bus_schedule_resync(b, !error_is_transient(e, 0));
+                /* No systemd on this bus (yet: at boot the bus may come up before systemd is on it).
+                 * Say it once; keep trying quietly. */
+                if (!b->subscribe_error_logged)
+                        log_info("no systemd on the system bus (%s): watching heartbeats only, retrying in the "
+                                 "background",
+                                 e->message ?: e->name);
+                else
+                        log_debug("Subscribe to systemd failed: %s; retrying.", e->message ?: e->name);
+                b->subscribe_error_logged = true;
+                bus_schedule_resync(b, false);
                 return 0;
         }
+        b->subscribe_error_logged = false;
         if (!b->ever_subscribed)
                 log_info("Following %zu units through systemd.", b->manager->n_peers);
         b->subscribed = b->ever_subscribed = true;
