@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "client-api.h"
+#include "monitor-bus.h"
 #include "failover.h"
 #include "log.h"
 #include "protocol.h"
@@ -59,17 +60,24 @@ static void client_schedule(ClientConn *c) {
 }
 
 static int status_line(Manager *m, const Peer *p, usec_t now, Buf *b) {
-        char age[32] = "-";
+        char age[32] = "-", unit_state[96];
+        int r;
 
         if (p->last_heartbeat > 0)
                 snprintf(age, sizeof age, "%" PRIu64, (now - MIN(now, p->last_heartbeat)) / USEC_PER_MSEC);
 
-        return buf_printf(b,
-                          "SERVER name=%s role=%s state=%s term=%" PRIu64 " index=%" PRIu64 " commit=%" PRIu64
-                          " age_ms=%s unit=%s pid=%" PRIu64 " address=%s\n",
-                          p->config->name, p->seen ? role_to_string(p->role) : "-",
-                          peer_health_to_string(manager_peer_health(m, p, now)), p->term, p->index, p->commit,
-                          age, p->config->unit, p->conn ? p->pid : (uint64_t) 0, p->config->address);
+        r = buf_printf(b,
+                       "SERVER name=%s role=%s state=%s term=%" PRIu64 " index=%" PRIu64 " commit=%" PRIu64
+                       " age_ms=%s unit=%s pid=%" PRIu64 " address=%s",
+                       p->config->name, p->seen ? role_to_string(p->role) : "-",
+                       peer_health_to_string(manager_peer_health(m, p, now)), p->term, p->index, p->commit, age,
+                       p->config->unit, p->conn ? p->pid : (uint64_t) 0, p->config->address);
+        /* ActiveState/SubState of the server's unit, when systemd told us */
+        if (r >= 0 && monitor_bus_unit_state(p, unit_state, sizeof unit_state) > 0)
+                r = buf_printf(b, " unit_state=%s", unit_state);
+        if (r >= 0)
+                r = buf_append_str(b, "\n");
+        return r;
 }
 
 static int client_process_line(ClientConn *c, char *line, size_t len) {
