@@ -9,7 +9,7 @@ CACHE_DIR=${FUSION_VM_CACHE:-$VM_DIR/cache}
 
 # Packages of the guest. Everything the .deb depends on must be here: the
 # guest has no network, dpkg -i cannot fetch anything.
-GUEST_PACKAGES=systemd,systemd-sysv,dbus,udev,polkitd,libinih1,linux-image-amd64,initramfs-tools,iproute2,procps,kmod
+GUEST_PACKAGES=systemd,systemd-sysv,dbus,udev,polkitd,libinih1,libsodium23,linux-image-amd64,initramfs-tools,iproute2,procps,kmod
 GUEST_SUITE=bookworm
 GUEST_MIRRORS=(
         "deb http://deb.debian.org/debian bookworm main"
@@ -79,6 +79,19 @@ build_deb() {
         (cd "$work" && deadline 300 lintian --fail-on error,warning --info fusion_*.changes) >"$out/lintian.log" 2>&1
         local lrc=$?
         cp "$work"/fusion_*.deb "$out"/
+        # The same tree again with a higher version (the upgrade scenario):
+        # a new changelog entry, no clean (the build tree is reused, so the
+        # binaries are the same build), no tests (they just ran).
+        local ver
+        ver=$(cd "$work/fusion" && dpkg-parsechangelog -S Version)
+        mkdir -p "$out/upgrade"
+        say "dpkg-buildpackage of $ver+vmtest1 (upgrade scenario, log: $out/build-upgrade.log)"
+        if (cd "$work/fusion" && upgrade_changelog "$ver" "$ver+vmtest1" && \
+                DEB_BUILD_OPTIONS=nocheck deadline 600 dpkg-buildpackage -us -uc -b -nc) >"$out/build-upgrade.log" 2>&1; then
+                cp "$work/fusion_$ver+vmtest1_"*.deb "$out/upgrade/"
+        else
+                say "building the upgrade .deb failed (log: $out/build-upgrade.log); the upgrade scenario will fail"
+        fi
         rm -rf "$work"
         if [ $lrc -ne 0 ]; then
                 cat "$out/lintian.log" >&2
@@ -86,6 +99,45 @@ build_deb() {
                 return 1
         fi
         return 0
+}
+
+# check_guest_deps DEB: the guest has no network, so every package DEB
+# depends on must be in GUEST_PACKAGES (or in every minbase system); says
+# which are missing.
+check_guest_deps() {
+        local dep missing=()
+        for dep in $(dpkg-deb -f "$1" Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/ //g'); do
+                case ",$GUEST_PACKAGES,libc6,libsystemd0," in *",$dep,"*) ;; *) missing+=("$dep") ;; esac
+        done
+        [ ${#missing[@]} -eq 0 ] || say "WARNING: the package depends on ${missing[*]}, not in GUEST_PACKAGES (tests/vm/lib.sh): installing it in the guest will fail"
+}
+
+# upgrade_changelog OLD NEW: in a source tree, a new debian/changelog entry
+# NEW above OLD's (what dch --newversion would write).
+upgrade_changelog() {
+        local old=$1 new=$2 tmp
+        tmp=$(mktemp)
+        {
+                printf 'fusion (%s) bookworm; urgency=medium\n\n' "$new"
+                printf '  * Test upgrade of %s (tests/vm, not a release).\n\n' "$old"
+                printf ' -- fusion developers <fusion-devel@lists.example.org>  %s\n\n' "$(date -R)"
+                cat debian/changelog
+        } >"$tmp" && mv "$tmp" debian/changelog
+}
+
+# repack_upgrade DEB OUTDIR: a copy of DEB with Version VERSION+vmtest1 (for
+# --deb PATH, where there is no source tree to build again).
+repack_upgrade() {
+        local deb=$1 out=$2 tmp ver
+        tmp=$(mktemp -d)
+        dpkg-deb -R "$deb" "$tmp/p" || { rm -rf "$tmp"; return 1; }
+        ver=$(sed -n 's/^Version: //p' "$tmp/p/DEBIAN/control")
+        sed -i "s/^Version: .*/Version: $ver+vmtest1/" "$tmp/p/DEBIAN/control"
+        mkdir -p "$out"
+        dpkg-deb -Zxz -b "$tmp/p" "$out/fusion_${ver}+vmtest1_amd64.deb" >/dev/null
+        local rc=$?
+        rm -rf "$tmp"
+        return $rc
 }
 
 # Prints the rootfs cache key: the package list, the suite, the mirrors and the
@@ -109,12 +161,13 @@ build_rootfs() {
         exec {lock_fd}>"$CACHE_DIR/.lock"
         flock -w 900 "$lock_fd" || die "timed out waiting for $CACHE_DIR/.lock"
         if [ -e "$dir/.done" ]; then
+                use_rootfs "$dir"
                 flock -u "$lock_fd"
                 say "root directory cached: $dir"
                 return 0
         fi
         need_tools mmdebstrap:mmdebstrap
-        rm -rf "$dir"
+        rm -rf --one-file-system "$dir"
         mkdir -p "$dir"
         say "mmdebstrap $GUEST_SUITE (log: $dir/mmdebstrap.log)"
         if ! deadline 900 mmdebstrap --variant=minbase --include="$GUEST_PACKAGES" \
@@ -124,16 +177,34 @@ build_rootfs() {
                 --customize-hook='rm -f "$1/tmp/customize"' \
                 "$GUEST_SUITE" "$ROOTFS" "${GUEST_MIRRORS[@]}" >"$dir/mmdebstrap.log" 2>&1; then
                 tail -n 30 "$dir/mmdebstrap.log" >&2
-                rm -rf "$dir"
+                rm -rf --one-file-system "$dir"
                 die "mmdebstrap failed"
         fi
         cp "$ROOTFS"/boot/vmlinuz-* "$KERNEL"
         cp "$ROOTFS"/boot/initrd.img-* "$INITRD"
         touch "$dir/.done"
-        # Keep only the newest cached root directory.
-        find "$CACHE_DIR" -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key" -exec rm -rf {} +
+        use_rootfs "$dir"
+        # Keep only the newest cached root directory, but never one that
+        # another run (a concurrent VM or container run with another key)
+        # still uses, and never across a mount point.
+        local old
+        for old in "$CACHE_DIR"/rootfs-*; do
+                [ "$old" != "$dir" ] && [ -d "$old" ] || continue
+                if [ -e "$old/.use-lock" ] && ! flock -n -x "$old/.use-lock" true; then
+                        say "keeping $old: another run uses it"
+                        continue
+                fi
+                rm -rf --one-file-system "$old" 2>/dev/null || say "could not remove all of $old"
+        done
         flock -u "$lock_fd"
         say "root directory ready: $(du -sh "$ROOTFS" | cut -f1)"
+}
+
+# use_rootfs DIR: a shared lock on DIR/.use-lock for as long as this run
+# lives, so that another run's cache clean-up leaves DIR alone.
+use_rootfs() {
+        exec {use_fd}>>"$1/.use-lock"
+        flock -s "$use_fd"
 }
 
 # scenario_field FILE FIELD: the value of "# fusion-test: FIELD=VALUE" in
@@ -142,21 +213,23 @@ scenario_field() {
         sed -n "s/^# fusion-test:.*\\b$2=\\([^ ]*\\).*/\\1/p" "$1" | head -n1
 }
 
-# select_scenarios KIND LIST: prints the scenario names to run where KIND
-# (vm or container) is acceptable ("where=both" fits either). LIST is a
-# comma-separated list of names, or empty for all.
+# select_scenarios KIND LIST [QUIET]: prints the scenario names to run where
+# KIND (vm, container or pair) is acceptable ("where=both" fits vm and
+# container; "where=pair" is a two-VM scenario, run only by tests/vm/run).
+# LIST is a comma-separated list of names, or empty for all. QUIET: say
+# nothing about listed scenarios that do not fit.
 select_scenarios() {
-        local kind=$1 list=$2 f name where
+        local kind=$1 list=$2 quiet=${3:-} f name where
         for f in "$VM_DIR"/scenarios/*.sh; do
                 name=$(basename "$f" .sh)
                 where=$(scenario_field "$f" where)
                 if [ -n "$list" ]; then
                         case ",$list," in *",$name,"*) ;; *) continue ;; esac
-                        if [ "$where" != "$kind" ] && [ "$where" != both ]; then
-                                say "scenario $name runs in '$where', not in '$kind': skipped"
+                        if [ "$where" != "$kind" ] && { [ "$where" != both ] || [ "$kind" = pair ]; }; then
+                                [ -n "$quiet" ] || say "scenario $name runs in '$where', not in '$kind': skipped"
                                 continue
                         fi
-                elif [ "$where" != "$kind" ] && [ "$where" != both ]; then
+                elif [ "$where" != "$kind" ] && { [ "$where" != both ] || [ "$kind" = pair ]; }; then
                         continue
                 fi
                 echo "$name"
@@ -211,7 +284,7 @@ prepare_share() {
         local kind=$1
         shift
         OUT=${OUT:-$CACHE_DIR/last-$kind}
-        rm -rf "$OUT"
+        rm -rf --one-file-system "$OUT"
         mkdir -p "$OUT"
         OUT=$(realpath "$OUT")
         SHARE=$OUT/share
@@ -221,12 +294,16 @@ prepare_share() {
         PKG_FAILED=
         if [ -n "$DEB" ]; then
                 cp "$DEB" "$SHARE/deb/"
+                repack_upgrade "$DEB" "$SHARE/deb-upgrade" || say "could not repack $DEB with a higher version"
         elif [ -n "$STAGE" ]; then
                 cp -a "$STAGE" "$SHARE/stage"
         elif [ -z "$NO_DEB" ]; then
                 if build_deb "$OUT"; then
                         cp "$OUT"/fusion_*.deb "$SHARE/deb/"
+                        mkdir -p "$SHARE/deb-upgrade"
+                        cp "$OUT"/upgrade/fusion_*.deb "$SHARE/deb-upgrade/" 2>/dev/null
                         say "package: $(basename "$OUT"/fusion_*.deb)"
+                        check_guest_deps "$(ls "$OUT"/fusion_*.deb | head -n1)"
                 else
                         PKG_FAILED=1
                         rm -f "$SHARE"/deb/*
@@ -250,4 +327,81 @@ finish() {
         say "results in $SHARE/results"
         echo "$line"
         return $rc
+}
+
+# make_image: IMAGE, an ext4 image of the root directory (cached next to
+# it). VMs boot it with snapshot=on: their writes go to a temporary overlay
+# that lives as long as the qemu process (so it survives a guest reboot) and
+# the image stays clean for the next VM.
+make_image() {
+        IMAGE=${ROOTFS%/root}/root.ext4
+        exec {img_lock_fd}>"$CACHE_DIR/.image-lock"
+        flock -w 600 "$img_lock_fd" || die "timed out waiting for $CACHE_DIR/.image-lock"
+        if [ ! -e "$IMAGE.done" ]; then
+                say "mkfs.ext4 -d (image of the root directory)"
+                rm -f "$IMAGE"
+                truncate -s 2G "$IMAGE"
+                deadline 300 mkfs.ext4 -q -F -L fusion-root -d "$ROOTFS" "$IMAGE" || die "mkfs.ext4 failed"
+                touch "$IMAGE.done"
+        fi
+        flock -u "$img_lock_fd"
+}
+
+# qemu_start NAME SHARE LOGDIR HOSTNAME APPEND REBOOT SMP MEM [qemu args...]:
+# boots the image under TCG in the background, console on
+# LOGDIR/console.log (NAME-console.log for NAME != vm), the runner's lines on
+# LOGDIR/results.log (NAME-results.log). REBOOT=yes lets the guest reboot
+# (no -no-reboot). Sets QPID and QRESULTS.
+qemu_start() {
+        local name=$1 share=$2 logdir=$3 host=$4 append=$5 reboot=$6 smp=$7 mem=$8 pre=
+        shift 8
+        [ "$name" = vm ] || pre=$name-
+        QRESULTS=$logdir/${pre}results.log
+        : >"$QRESULTS"
+        local noreboot=(-no-reboot)
+        [ "$reboot" = yes ] && noreboot=()
+        qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" \
+                -display none "${noreboot[@]}" -nodefaults -name "fusion-$name" \
+                -kernel "$KERNEL" -initrd "$INITRD" \
+                -append "console=ttyS0 root=/dev/vda rw ${FUSION_VM_QUIET-quiet} panic=-1 systemd.hostname=$host fusion.test=1 $append" \
+                -drive file="$IMAGE",format=raw,if=virtio,snapshot=on \
+                -virtfs local,path="$share",mount_tag=share,security_model=none,id=share \
+                -serial file:"$logdir/${pre}console.log" -serial file:"$QRESULTS" "$@" &
+        QPID=$!
+}
+
+# qemu_wait PID RESULTS DEADLINE_S LABEL: waits until the VM powers itself
+# off; kills it 30 s after its runner said "done", or at the deadline.
+qemu_wait() {
+        local pid=$1 results=$2 limit=$3 label=$4 start done_at= now
+        start=$(date +%s)
+        while kill -0 "$pid" 2>/dev/null; do
+                now=$(date +%s)
+                if [ -z "$done_at" ] && grep -q '^runner: done' "$results" 2>/dev/null; then
+                        done_at=$now
+                fi
+                if [ -n "$done_at" ] && [ $(( now - done_at )) -ge 30 ]; then
+                        say "$label did not power off 30s after the runner finished: killing it"
+                        kill "$pid"
+                        break
+                fi
+                if [ $(( now - start )) -ge "$limit" ]; then
+                        say "$label deadline (${limit}s) reached: killing it"
+                        kill "$pid"
+                        break
+                fi
+                sleep 0.5
+        done
+        wait "$pid" 2>/dev/null
+        say "$label finished after $(( $(date +%s) - start ))s"
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on (for qemu's socket
+# netdev between two VMs; the link itself never leaves the qemu processes).
+free_port() {
+        local p
+        for p in $(seq $(( 17000 + $$ % 500 )) 17999); do
+                ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+        done
+        return 1
 }
