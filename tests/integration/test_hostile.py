@@ -147,18 +147,11 @@ def write_key(path, material):
 
 
 def auth_cluster(**kw):
-    """A cluster whose heartbeats go over TCP, with a cluster key of its own."""
-    material = os.urandom(32).hex().encode() + b"\n"
-    opts = kw.pop("cluster_opts", {})
-    c = Cluster(unix_heartbeat=False, cluster_opts=dict(opts, authkey_file="/nonexistent"), **kw)
-    key_path = os.path.join(c.dir, "cluster.key")
-    write_key(key_path, material)
-    with open(c.conf) as f:
-        text = f.read()
-    with open(c.conf, "w") as f:
-        f.write(text.replace("authkey_file = /nonexistent", "authkey_file = " + key_path))
-    c.key = cluster_key(material)
-    c.key_path = key_path
+    """A cluster whose heartbeats go over TCP too (fusiontest gives each cluster its own key)."""
+    c = Cluster(unix_heartbeat=False, **kw)
+    with open(c.authkey, "rb") as f:
+        c.key = cluster_key(f.read())
+    c.key_path = c.authkey
     return c
 
 
