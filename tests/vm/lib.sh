@@ -293,7 +293,9 @@ prepare_share() {
         printf '%s\n' "$@" >"$SHARE/scenarios.list"
         PKG_FAILED=
         if [ -n "$DEB" ]; then
-                cp "$DEB" "$SHARE/deb/"
+                # Under its canonical name (the guest looks for fusion_*.deb).
+                cp "$DEB" "$SHARE/deb/$(dpkg-deb -f "$DEB" Package)_$(dpkg-deb -f "$DEB" Version)_$(dpkg-deb -f "$DEB" Architecture).deb" \
+                        || die "cannot read $DEB"
                 repack_upgrade "$DEB" "$SHARE/deb-upgrade" || say "could not repack $DEB with a higher version"
         elif [ -n "$STAGE" ]; then
                 cp -a "$STAGE" "$SHARE/stage"
@@ -347,41 +349,65 @@ make_image() {
         flock -u "$img_lock_fd"
 }
 
-# qemu_start NAME SHARE LOGDIR HOSTNAME APPEND REBOOT SMP MEM [qemu args...]:
-# boots the image under TCG in the background, console on
-# LOGDIR/console.log (NAME-console.log for NAME != vm), the runner's lines on
-# LOGDIR/results.log (NAME-results.log). REBOOT=yes lets the guest reboot
-# (no -no-reboot). Sets QPID and QRESULTS.
+# qemu_start NAME SHARE LOGDIR HOSTNAME APPEND DISK SMP MEM [qemu args...]:
+# boots under TCG in the background, console on LOGDIR/console.log
+# (NAME-console.log for NAME != vm), the runner's lines on
+# LOGDIR/results.log (NAME-results.log), both appended to. DISK: "snapshot"
+# (the image, writes thrown away when qemu exits) or a qcow2 overlay file
+# (kept: a later qemu process boots the same disk again, see vm_reboot).
+# A guest reboot or panic ends qemu (-no-reboot). Sets QPID and QRESULTS.
 qemu_start() {
-        local name=$1 share=$2 logdir=$3 host=$4 append=$5 reboot=$6 smp=$7 mem=$8 pre=
+        local name=$1 share=$2 logdir=$3 host=$4 append=$5 disk=$6 smp=$7 mem=$8 pre= drive
         shift 8
         [ "$name" = vm ] || pre=$name-
         QRESULTS=$logdir/${pre}results.log
-        : >"$QRESULTS"
-        local noreboot=(-no-reboot)
-        [ "$reboot" = yes ] && noreboot=()
+        touch "$QRESULTS"
+        if [ "$disk" = snapshot ]; then
+                drive=file=$IMAGE,format=raw,if=virtio,snapshot=on
+        else
+                drive=file=$disk,format=qcow2,if=virtio
+        fi
         qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" \
-                -display none "${noreboot[@]}" -nodefaults -name "fusion-$name" \
+                -display none -no-reboot -nodefaults -name "fusion-$name" \
                 -kernel "$KERNEL" -initrd "$INITRD" \
                 -append "console=ttyS0 root=/dev/vda rw ${FUSION_VM_QUIET-quiet} panic=-1 systemd.hostname=$host fusion.test=1 $append" \
-                -drive file="$IMAGE",format=raw,if=virtio,snapshot=on \
+                -drive "$drive" \
                 -virtfs local,path="$share",mount_tag=share,security_model=none,id=share \
                 -serial file:"$logdir/${pre}console.log" -serial file:"$QRESULTS" "$@" &
         QPID=$!
 }
 
+# overlay_new FILE: a qcow2 overlay on the image (the image stays clean).
+overlay_new() {
+        rm -f "$1"
+        qemu-img create -q -f qcow2 -b "$IMAGE" -F raw "$1" || die "qemu-img create failed"
+}
+
+# reboot_wanted RESULTS: the runner asked for more reboots than it has had
+# ("asks for a reboot" lines vs "runner: up" lines).
+reboot_wanted() {
+        local asked ups
+        asked=$(grep -c '^runner: .* asks for a reboot' "$1" 2>/dev/null)
+        ups=$(grep -c '^runner: up ' "$1" 2>/dev/null)
+        [ "${asked:-0}" -gt 0 ] && [ "${asked:-0}" -ge "${ups:-0}" ]
+}
+
 # qemu_wait PID RESULTS DEADLINE_S LABEL: waits until the VM powers itself
-# off; kills it 30 s after its runner said "done", or at the deadline.
+# off (or reboots: qemu ends); kills it 30 s after its runner said "done" or
+# asked for a reboot, or at the deadline.
 qemu_wait() {
-        local pid=$1 results=$2 limit=$3 label=$4 start done_at= now
+        local pid=$1 results=$2 limit=$3 label=$4 start done_at= now n0 grace=30
         start=$(date +%s)
+        n0=$(grep -c '^runner: done\|asks for a reboot' "$results" 2>/dev/null)
         while kill -0 "$pid" 2>/dev/null; do
                 now=$(date +%s)
-                if [ -z "$done_at" ] && grep -q '^runner: done' "$results" 2>/dev/null; then
+                if [ -z "$done_at" ] && [ "$(grep -c '^runner: done\|asks for a reboot' "$results" 2>/dev/null)" -gt "${n0:-0}" ]; then
                         done_at=$now
+                        # A reboot stops every unit first; a power-off at the end is forced.
+                        tail -n 1 "$results" | grep -q 'asks for a reboot' && grace=90
                 fi
-                if [ -n "$done_at" ] && [ $(( now - done_at )) -ge 30 ]; then
-                        say "$label did not power off 30s after the runner finished: killing it"
+                if [ -n "$done_at" ] && [ $(( now - done_at )) -ge $grace ]; then
+                        say "$label did not power off or reboot ${grace}s after the runner asked: killing it"
                         kill "$pid"
                         break
                 fi

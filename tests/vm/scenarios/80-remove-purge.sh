@@ -16,6 +16,7 @@ wait_for 60 "three servers up and a primary" cluster_ready
 out=$(fusion-client --deadline 20000 send "before-remove") || fail "send failed: $out"
 log "stored: $out"
 
+cursor=$(journalctl --show-cursor -n 0 -q | sed -n 's/^-- cursor: //p')
 log "apt remove fusion"
 DEBIAN_FRONTEND=noninteractive apt remove -y fusion >/tmp/apt-remove.log 2>&1 \
         || { cat /tmp/apt-remove.log; fail "apt remove failed"; }
@@ -32,6 +33,10 @@ for p in 9000 9001 8090 8089 8088; do
         listening "127.0.0.1:$p" && fail "port $p still listens after remove"
 done
 log "ok: every unit stopped, no process, no port"
+# Stopping must not start anything again (a server reconnecting to a socket
+# that is still listening would socket-activate a stopped service).
+started=$(journalctl --after-cursor "$cursor" -o cat --no-pager _PID=1 | grep '^Starting fusion-' || true)
+expect "services started during the removal" "" "$started"
 expect "conffile kept" yes "$( [ -f /etc/fusion/fusion.conf ] && echo yes)"
 expect "cluster key kept" yes "$( [ -f /etc/fusion/authkey ] && echo yes)"
 n=$(find /var/lib/fusion -type f | wc -l)

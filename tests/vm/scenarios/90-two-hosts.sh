@@ -29,7 +29,7 @@ await() { # await SECS MARK: wait for the other host's mark, or its failure
                 sleep 0.1
         done
 }
-trap 'rc=$?; [ $rc -ne 0 ] && [ ! -e "$sync_dir/failed-$FUSION_HOST" ] && mark "failed-$FUSION_HOST" "exit $rc"' EXIT
+trap 'rc=$?; [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ ! -e "$sync_dir/failed-$FUSION_HOST" ] && mark "failed-$FUSION_HOST" "exit $rc"' EXIT
 
 case $FUSION_HOST in
 vm1) me=1 other=vm2 ;;
@@ -64,9 +64,12 @@ if [ "$me" = 1 ]; then msock='' csock=''; else msock=/run/fusion/monitor.sock cs
 cat >/etc/fusion/fusion.conf <<EOT
 # tests/vm/scenarios/90-two-hosts.sh on $FUSION_HOST
 [cluster]
+# Two emulated single-CPU hosts under load miss 500 ms heartbeat deadlines
+# now and then (a spurious failover, harmless but it moves the primary under
+# the checks below); a real cross-host link gets the same margin.
 heartbeat_interval_ms = 100
-dead_after_ms = 500
-lease_ms = 400
+dead_after_ms = 1500
+lease_ms = 1200
 min_sync_replicas = 1
 
 [monitor]
