@@ -400,10 +400,11 @@ int peerauth_on_proof(PeerAuth *a, const char *line, size_t len, const char **re
 /* ---- sealed lines ---- */
 
 int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
-        _cleanup_(freep) char *tail = NULL;
         size_t n_lines = 0, tail_len, pos = 0;
+        uint64_t seq;
+        const char *tail;
         Buf out = {};
-        int r;
+        int r = 0;
 
         assert(a);
         assert(b);
@@ -414,70 +415,58 @@ int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
                 return 0;
         }
 
+        tail = b->data + from;
         tail_len = b->len - from;
-        for (const char *p = b->data + from, *e = b->data + b->len; (p = memchr(p, '\n', (size_t) (e - p))); p++)
+        for (const char *p = tail, *e = b->data + b->len; (p = memchr(p, '\n', (size_t) (e - p))); p++)
                 n_lines++;
         if (n_lines == 0) {
                 *ret_end = from;
                 return 0;
         }
 
-        /* Build the sealed tail aside, so that b is unchanged on failure. */
-        r = buf_reserve(&out, tail_len + n_lines * PEERAUTH_LINE_OVERHEAD + 1);
+        /* Build the sealed lines aside (b is unchanged on failure), then put them in place. */
+        r = buf_reserve(&out, tail_len + n_lines * PEERAUTH_LINE_OVERHEAD);
         if (r < 0)
                 return r;
-        tail = malloc(tail_len);
-        if (!tail) {
-                buf_done(&out);
-                return -ENOMEM;
-        }
-        memcpy(tail, b->data + from, tail_len);
-
-        for (uint64_t seq = a->send_seq;;) {
+        seq = a->send_seq;
+        for (;;) {
                 const char *nl = memchr(tail + pos, '\n', tail_len - pos);
                 uint8_t tag[PEERAUTH_TAG_BYTES];
                 char hex[TAG_HEX + 1];
                 size_t len;
 
-                if (!nl) {
-                        /* A partial line stays unsealed until it is complete. */
-                        r = buf_append(&out, tail + pos, tail_len - pos);
-                        break;
-                }
+                if (!nl)
+                        break;  /* a partial line stays unsealed (and unsent) until it is complete */
                 len = (size_t) (nl - (tail + pos));
                 line_tag(a->send_key, a->acceptor ? DIR_S2C : DIR_C2S, seq, tail + pos, len, tag);
                 sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
                 r = buf_append(&out, tail + pos, len);
                 if (r >= 0)
                         r = buf_printf(&out, " #%016" PRIx64 "%s\n", seq, hex);
-                if (r < 0)
-                        break;
+                if (r < 0) {
+                        buf_done(&out);
+                        return r;
+                }
                 seq++;
                 pos += len + 1;
-                if (pos == tail_len) {
-                        r = 0;
+                if (pos == tail_len)
                         break;
-                }
-        }
-        if (r < 0) {
-                buf_done(&out);
-                return r;
         }
 
-        /* Room first, so that b is never left half-rewritten. */
-        r = buf_reserve(b, out.len > tail_len ? out.len - tail_len : 0);
+        /* b: [0, from) as it was, the sealed lines, then the partial line [from + pos, len). */
+        r = buf_reserve(b, out.len - pos);
         if (r < 0) {
                 buf_done(&out);
                 return r;
         }
-        b->len = from;
-        r = buf_append(b, out.data, out.len);
+        memmove(b->data + from + out.len, b->data + from + pos, tail_len - pos);
+        memcpy(b->data + from, out.data, out.len);
+        b->len = from + out.len + (tail_len - pos);
+        b->data[b->len] = '\0';
+        *ret_end = from + out.len;
         buf_done(&out);
-        if (r < 0)
-                return r;
+
         a->send_seq += n_lines;
-        /* Sealed up to the start of the trailing partial line, if any. */
-        *ret_end = b->len - (tail_len - pos);
         return 0;
 }
 
