@@ -4,12 +4,13 @@
  * the first reply line, close; again, as fast as possible, until SIGTERM or
  * --duration-ms. Counts how each attempt ended:
  *
- *   connect-loop attempts=N ok=N refused=N reset=N eof=N timeout=N other=N max_ms=X
+ *   connect-loop attempts=N ok=N refused=N reset=N eof=N timeout=N other=N max_ms=X down_ms=Y
  *
  * ok: a reply line arrived; refused: connect() got ECONNREFUSED; reset:
  * ECONNRESET/EPIPE on send or receive; eof: closed without a reply; timeout:
  * no connection or no reply within --timeout-ms (default 5000). max_ms: the
- * longest successful attempt (how long a client waited during a restart).
+ * longest successful attempt (how long a client waited during a restart);
+ * down_ms: the total time from a failed attempt to the next successful one.
  * Built statically by bench/restart-container so it runs in the container.
  */
 #define _GNU_SOURCE
@@ -133,7 +134,7 @@ int main(int argc, char **argv) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
         inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
         unsigned long n[N_RESULTS] = {}, attempts = 0;
-        int64_t end = now_ms() + duration_ms, max_ok = 0;
+        int64_t end = now_ms() + duration_ms, max_ok = 0, down_since = -1, down_ms = 0;
         while (!stop && now_ms() < end) {
                 int64_t t = now_ms();
                 int r = attempt(&sa, req, timeout_ms);
@@ -141,10 +142,20 @@ int main(int argc, char **argv) {
                         break;
                 n[r]++;
                 attempts++;
+                if (r != OK && down_since < 0)
+                        down_since = t;
+                if (r == OK && down_since >= 0) {
+                        down_ms += now_ms() - down_since;
+                        down_since = -1;
+                }
                 if (r == OK && now_ms() - t > max_ok)
                         max_ok = now_ms() - t;
         }
-        printf("connect-loop attempts=%lu ok=%lu refused=%lu reset=%lu eof=%lu timeout=%lu other=%lu max_ms=%lld\n",
-               attempts, n[OK], n[REFUSED], n[RESET], n[EOF_], n[TIMEOUT], n[OTHER], (long long) max_ok);
+        if (down_since >= 0)
+                down_ms += now_ms() - down_since;
+        printf("connect-loop attempts=%lu ok=%lu refused=%lu reset=%lu eof=%lu timeout=%lu other=%lu max_ms=%lld "
+               "down_ms=%lld\n",
+               attempts, n[OK], n[REFUSED], n[RESET], n[EOF_], n[TIMEOUT], n[OTHER], (long long) max_ok,
+               (long long) down_ms);
         return 0;
 }
