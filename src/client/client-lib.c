@@ -54,6 +54,7 @@ Client *client_free(Client *c) {
         if (!c)
                 return NULL;
         conn_free(c->server);
+        conn_free(c->subscription);
         config_free(c->config);
         free(c);
         return NULL;
@@ -216,22 +217,67 @@ static bool err_is_transient(ErrCode code) {
                code == ERRC_INTERNAL;
 }
 
-/* Sleep the backoff unless it would pass the deadline or the retry budget.
- * -ETIMEDOUT then. */
+/* Open the SUBSCRIBE connection to the monitor and take its first line (the
+ * current primary): from then on, a line means the primary changed. */
+static int client_subscribe(Client *c) {
+        usec_t deadline = now_usec() + (usec_t) c->opts.timeout_ms * USEC_PER_MSEC;
+        char saved[sizeof(c->last_error)];
+        char *line;
+        size_t len;
+        int r;
+
+        if (c->subscription)
+                return 0;
+        memcpy(saved, c->last_error, sizeof(saved));
+        r = client_monitor_connect(c, &c->subscription);
+        memcpy(c->last_error, saved, sizeof(saved));   /* the request's failure is the news */
+        if (r < 0)
+                return r;
+        r = conn_write_line(c->subscription, "SUBSCRIBE", deadline);
+        if (r >= 0)
+                r = conn_read_line(c->subscription, deadline, &line, &len);
+        if (r < 0)
+                c->subscription = conn_free(c->subscription);
+        return r;
+}
+
+/* Wait until deadline, or until the monitor announces a change of primary
+ * (then return at once: the retry goes to the new primary without waiting out
+ * the backoff). Without a monitor connection this is a plain sleep. */
+static void client_wait_for_change(Client *c, usec_t deadline) {
+        struct timespec ts;
+        usec_t n;
+
+        if (!c->opts.server && client_subscribe(c) >= 0) {
+                char *line;
+                size_t len;
+                int r = conn_read_line(c->subscription, deadline, &line, &len);
+
+                if (r >= 0)
+                        return;   /* PRIMARY/NOPRIMARY: something moved */
+                if (r != -ETIMEDOUT)
+                        c->subscription = conn_free(c->subscription);
+        }
+        n = now_usec();
+        if (n >= deadline)
+                return;
+        ts = (struct timespec){ .tv_sec = (time_t) ((deadline - n) / USEC_PER_SEC),
+                                .tv_nsec = (long) (((deadline - n) % USEC_PER_SEC) * 1000) };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* Wait the backoff (cut short by a change of primary) unless it would pass
+ * the deadline or the retry budget. -ETIMEDOUT then. */
 static int client_backoff(Client *c, unsigned *attempts, usec_t *backoff, usec_t deadline) {
         usec_t n = now_usec();
-        struct timespec ts;
 
         *backoff = backoff_next(*backoff);
         if (n >= deadline)
                 return -ETIMEDOUT;
         if (attempts && c->opts.retries > 0 && ++*attempts > c->opts.retries)
                 return -ETIMEDOUT;
-        usec_t d = MIN(*backoff, deadline - n);
-        ts = (struct timespec){ .tv_sec = (time_t) (d / USEC_PER_SEC),
-                                .tv_nsec = (long) ((d % USEC_PER_SEC) * 1000) };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        client_wait_for_change(c, n + MIN(*backoff, deadline - n));
         return now_usec() >= deadline ? -ETIMEDOUT : 0;
 }
 

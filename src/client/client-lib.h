@@ -107,6 +107,8 @@ typedef struct Client {
         ClientFailure last_failure;
         char last_error[256];      /* human-readable reason of the last failure */
         bool monitor_unreachable;
+        Conn *subscription;        /* SUBSCRIBE to the monitor, opened at the first retry: a change of
+                                    * primary ends a backoff at once */
 } Client;
 
 /* Loads the config (a missing default config means built-in defaults).

@@ -23,7 +23,27 @@ typedef struct Fake {
         char requests[8][128];
         unsigned n_requests;
         pthread_t thread;
+        const char *subscribe_lines;   /* sent to a SUBSCRIBE connection ("NOPRIMARY\n" if NULL) */
+        unsigned n_subscribes;
 } Fake;
+
+typedef struct Subscriber {
+        FILE *in;
+        int fd;
+} Subscriber;
+
+/* A SUBSCRIBE connection stays open: serve it on its own thread (the fake
+ * monitor answers other connections meanwhile) until the client closes it. */
+static void *fake_subscriber(void *userdata) {
+        Subscriber *s = userdata;
+        char line[120];
+
+        while (fgets(line, sizeof(line), s->in))
+                ;
+        fclose(s->in);
+        free(s);
+        return NULL;
+}
 
 static void *fake_run(void *userdata) {
         Fake *f = userdata;
@@ -43,6 +63,21 @@ static void *fake_run(void *userdata) {
                                 i--;
                         reply = f->replies[i];
                         line[strcspn(line, "\n")] = 0;
+                        if (strcmp(line, "SUBSCRIBE") == 0) {
+                                const char *l = f->subscribe_lines ?: "NOPRIMARY\n";
+                                Subscriber *sub = malloc(sizeof(*sub));
+                                pthread_t t;
+
+                                f->n_subscribes++;
+                                if (write(c, l, strlen(l)) < 0 || !sub)
+                                        break;
+                                *sub = (Subscriber){ .in = in, .fd = c };
+                                ASSERT_EQ_INT(pthread_create(&t, NULL, fake_subscriber, sub), 0);
+                                pthread_detach(t);
+                                in = NULL;
+                                c = -1;
+                                break;
+                        }
                         if (f->n_requests < ELEMENTSOF(f->requests))
                                 snprintf(f->requests[f->n_requests], sizeof(f->requests[0]), "%s", line);
                         f->n_requests++;
@@ -55,7 +90,7 @@ static void *fake_run(void *userdata) {
                 }
                 if (in)
                         fclose(in);
-                else
+                else if (c >= 0)
                         close(c);
         }
 }
@@ -183,6 +218,37 @@ TEST(deadline_no_primary) {
         fake_stop(&monitor);
 }
 
+TEST(change_cuts_backoff) {
+        /* six NOPRIMARY answers would cost 5+10+20+40+80+160 = 315 ms of
+         * backoff; the monitor's subscription announces changes at once, so
+         * each backoff ends early and the PUT is through well before that */
+        static Fake server = { .replies = { "OK 9\n" } };
+        static Fake monitor = {};
+        static char who[128];
+        uint64_t index = 0;
+
+        fake_start(&server);
+        snprintf(who, sizeof(who), "PRIMARY primary %s 2\n", server.address);
+        for (unsigned i = 0; i < 6; i++)
+                monitor.replies[i] = "NOPRIMARY\n";
+        monitor.replies[6] = who;
+        monitor.subscribe_lines = "NOPRIMARY\nNOPRIMARY\nNOPRIMARY\nNOPRIMARY\nNOPRIMARY\nNOPRIMARY\nNOPRIMARY\n";
+        fake_start(&monitor);
+
+        Client *c = new_client(monitor.address, 10000);
+        usec_t t0 = now_usec();
+        ASSERT_OK(client_put(c, "id-9", "x", 1, &index));
+        usec_t took = now_usec() - t0;
+        ASSERT_EQ_U64(index, 9);
+        ASSERT_EQ_INT(monitor.n_subscribes, 1);
+        ASSERT_EQ_INT(monitor.n_requests, 7);
+        fprintf(stderr, "put through after 6 NOPRIMARY answers in %" PRIu64 " ms\n", took / USEC_PER_MSEC);
+        ASSERT_TRUE(took < 150 * USEC_PER_MSEC);
+        client_free(c);
+        fake_stop(&monitor);
+        fake_stop(&server);
+}
+
 TEST(who) {
         static Fake monitor = { .replies = { "PRIMARY backup 127.0.0.1:8089 4\n", "NOPRIMARY\n", "garbage\n" } };
         PrimaryInfo p;
@@ -205,6 +271,7 @@ int main(void) {
         RUN(retries_keep_msgid);
         RUN(permanent_error);
         RUN(deadline_no_primary);
+        RUN(change_cuts_backoff);
         RUN(who);
         return 0;
 }
