@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared by tests/vm/run (qemu TCG VM) and tests/vm/run-container
 # (systemd-nspawn): tools, the .deb, the cached Debian 12 root directory,
@@ -207,6 +208,20 @@ use_rootfs() {
         flock -s "$use_fd"
 }
 
+# build_rootfs_bg: starts build_rootfs in the background (mmdebstrap is
+# mostly downloads and unpacking, the .deb build mostly compiling: they
+# overlap well); a later build_rootfs waits for it through the cache lock.
+build_rootfs_bg() {
+        local key
+        key=$(rootfs_key)
+        [ -e "$CACHE_DIR/rootfs-$key/.done" ] && return 0
+        mkdir -p "$CACHE_DIR"
+        (build_rootfs) &
+        # Let it take the lock before anyone else asks for the root directory.
+        local end=$(( $(date +%s) + 10 ))
+        until [ -d "$CACHE_DIR/rootfs-$key" ] || [ "$(date +%s)" -ge "$end" ]; do sleep 0.1; done
+}
+
 # scenario_field FILE FIELD: the value of "# fusion-test: FIELD=VALUE" in
 # the scenario's header comment.
 scenario_field() {
@@ -357,7 +372,7 @@ make_image() {
 # (kept: a later qemu process boots the same disk again, see vm_reboot).
 # A guest reboot or panic ends qemu (-no-reboot). Sets QPID and QRESULTS.
 qemu_start() {
-        local name=$1 share=$2 logdir=$3 host=$4 append=$5 disk=$6 smp=$7 mem=$8 pre= drive
+        local name=$1 share=$2 logdir=$3 host=$4 append=$5 disk=$6 smp=$7 mem=$8 pre='' drive
         shift 8
         [ "$name" = vm ] || pre=$name-
         QRESULTS=$logdir/${pre}results.log
@@ -367,7 +382,7 @@ qemu_start() {
         else
                 drive=file=$disk,format=qcow2,if=virtio
         fi
-        qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" \
+        qemu-system-x86_64 -accel tcg,thread=multi -cpu "${FUSION_VM_CPU:-max}" -m "$mem" -smp "$smp" \
                 -display none -no-reboot -nodefaults -name "fusion-$name" \
                 -kernel "$KERNEL" -initrd "$INITRD" \
                 -append "console=ttyS0 root=/dev/vda rw ${FUSION_VM_QUIET-quiet} panic=-1 systemd.hostname=$host fusion.test=1 $append" \
@@ -396,7 +411,7 @@ reboot_wanted() {
 # off (or reboots: qemu ends); kills it 30 s after its runner said "done" or
 # asked for a reboot, or at the deadline.
 qemu_wait() {
-        local pid=$1 results=$2 limit=$3 label=$4 start done_at= now n0 grace=30
+        local pid=$1 results=$2 limit=$3 label=$4 start done_at='' now n0 grace=30
         start=$(date +%s)
         n0=$(grep -c '^runner: done\|asks for a reboot' "$results" 2>/dev/null)
         while kill -0 "$pid" 2>/dev/null; do

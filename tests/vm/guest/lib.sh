@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Sourced by every scenario, inside the guest (container or VM):
 #   . "$FUSION_SHARE/guest/lib.sh"
@@ -159,7 +160,9 @@ promotion_seen() {
 # A writer: sends unique messages one at a time (one fusion-client process
 # each, so every request is a fresh client doing its own retries), records
 # "PAYLOAD INDEX" for each "OK <index>" in DIR/acked and every failed
-# request (exit status and error) in DIR/failed.
+# request (exit status and error) in DIR/failed. WRITER_PACE (seconds,
+# default 0.05) between two requests is a rate limit, not a wait for
+# anything: a process per request costs the emulated CPUs dearly.
 #   writer_start DIR TAG [DEADLINE_MS]  writer_stop DIR
 writer_start() {
         local dir=$1 tag=$2 dl=${3:-20000}
@@ -178,6 +181,7 @@ writer_start() {
                         "0:OK "*) echo "$p ${out#OK }" >>"$dir/acked" ;;
                         *) echo "$p rc=$rc out='$out' err='$(tr '\n' ' ' <"$dir/err")'" >>"$dir/failed" ;;
                         esac
+                        sleep "${WRITER_PACE:-0.05}"
                 done
         ) &
         echo $! >"$dir/pid"

@@ -29,7 +29,11 @@ await() { # await SECS MARK: wait for the other host's mark, or its failure
                 sleep 0.1
         done
 }
-trap 'rc=$?; [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ ! -e "$sync_dir/failed-$FUSION_HOST" ] && mark "failed-$FUSION_HOST" "exit $rc"' EXIT
+on_exit() {
+        local rc=$?
+        [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ ! -e "$sync_dir/failed-$FUSION_HOST" ] && mark "failed-$FUSION_HOST" "exit $rc"
+}
+trap on_exit EXIT
 
 case $FUSION_HOST in
 vm1) me=1 other=vm2 ;;
@@ -39,8 +43,8 @@ esac
 
 wait_for 90 "systemctl is-system-running" system_up
 # The link: the only NIC, on the private /24.
-nic() { ls /sys/class/net | grep -v '^lo$' | head -n1; }
-wait_for 30 "the virtual NIC" sh -c "[ -n \"\$(ls /sys/class/net | grep -v '^lo\$')\" ]"
+nic() { local n; for n in /sys/class/net/*; do [ "${n##*/}" = lo ] || { echo "${n##*/}"; return 0; }; done; return 1; }
+wait_for 30 "the virtual NIC" nic
 ifc=$(nic)
 ip addr add "192.168.77.$me/24" dev "$ifc" || fail_pair "ip addr add failed"
 ip link set "$ifc" up || fail_pair "ip link set up failed"
