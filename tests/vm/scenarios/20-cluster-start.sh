@@ -4,8 +4,10 @@
 # The shipped units run the real binaries under their sandbox: starting
 # fusion-primary alone brings up the monitor and both backups (Type=notify,
 # so "active" means READY=1 arrived), the servers answer PING on their
-# socket-activated ports, the monitor names a primary, and a SIGKILLed server
-# is restarted by systemd (Restart=on-failure).
+# socket-activated ports, the monitor names a primary, a client's message
+# makes the round trip (fusion-client send, then get), fusionctl status shows
+# three servers up, and a SIGKILLed server is restarted by systemd
+# (Restart=on-failure).
 . "$FUSION_SHARE/guest/lib.sh"
 
 wait_for 60 "systemctl is-system-running" system_up
@@ -40,6 +42,16 @@ done
 has_primary() { case $(request WHO 127.0.0.1 9001) in "PRIMARY "*) return 0 ;; esac; return 1; }
 wait_for 30 "the monitor to name a primary" has_primary
 log "ok: monitor says '$(request WHO 127.0.0.1 9001)'"
+
+# A client's round trip, and fusionctl's view of it.
+payload="round-trip-$(cat /proc/sys/kernel/random/uuid)"
+out=$(fusion-client --deadline 20000 send "$payload") || fail "fusion-client send failed: $out"
+case $out in "OK "*) ;; *) fail "fusion-client send: got '$out'" ;; esac
+idx=${out#OK }
+expect "fusion-client get $idx" "$payload" "$(fusion-client get "$idx" | cut -d' ' -f3-)"
+wait_for 30 "fusionctl status: three servers up" servers_up 3
+fusionctl status || fail "fusionctl status failed"
+log "ok: fusionctl status shows 3 up, primary $(primary_name)"
 
 n0=$(systemctl show -P NRestarts fusion-backup2.service)
 pid0=$(systemctl show -P MainPID fusion-backup2.service)
