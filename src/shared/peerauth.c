@@ -218,10 +218,21 @@ static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t s
 
 /* ---- handshake ---- */
 
+/* Exactly n lower-case hex digits, the only spelling sodium_bin2hex() writes:
+ * sodium_hex2bin() also takes upper case, and a line that can be respelled
+ * and still pass would be a line an attacker can alter (a sealed line's tag,
+ * a nonce) without being refused. */
+static bool is_lower_hex(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
 static int hex_field(const char *s, size_t n, uint8_t *out, size_t out_len) {
         size_t bin_len = 0;
 
-        if (n != 2 * out_len)
+        if (n != 2 * out_len || !is_lower_hex(s, n))
                 return -EINVAL;
         if (sodium_hex2bin(out, out_len, s, n, NULL, &bin_len, NULL) < 0 || bin_len != out_len)
                 return -EINVAL;
@@ -312,7 +323,8 @@ int peerauth_on_hello(PeerAuth *a, const PeerAuthKey *key, const char *line, siz
                 *ret_reason = "malformed HELLO-AUTH";
                 return -EBADMSG;
         }
-        if (fl[0] > NAME_MAX_LEN) {
+        /* A NUL would cut the name short: "a\0b" must not pass as "a". */
+        if (fl[0] > NAME_MAX_LEN || memchr(f[0], '\0', fl[0])) {
                 *ret_reason = "bad name in HELLO-AUTH";
                 return -EBADMSG;
         }
@@ -492,7 +504,7 @@ int peerauth_open(PeerAuth *a, char *line, size_t *len, const char **ret_reason)
         }
         content = n - PEERAUTH_LINE_OVERHEAD;
         suffix = line + content;
-        if (suffix[0] != ' ' || suffix[1] != '#' ||
+        if (suffix[0] != ' ' || suffix[1] != '#' || !is_lower_hex(suffix + 2, SEQ_HEX + TAG_HEX) ||
             sodium_hex2bin(seqb, sizeof(seqb), suffix + 2, SEQ_HEX, NULL, &bin_len, NULL) < 0 ||
             bin_len != sizeof(seqb) ||
             sodium_hex2bin(tag, sizeof(tag), suffix + 2 + SEQ_HEX, TAG_HEX, NULL, &bin_len, NULL) < 0 ||
@@ -532,6 +544,7 @@ bool client_token_is_valid(const char *s, size_t n) {
 
 int client_token_load(const Config *c, char **ret, char **ret_error) {
         _cleanup_(freep) char *text = NULL;
+        bool nul;
         size_t n;
         int r;
 
@@ -556,10 +569,12 @@ int client_token_load(const Config *c, char **ret, char **ret_error) {
                 return r;
         }
         n = strcspn(text, "\n");
+        /* A NUL in the first line is not its end: "abc\0def" must not become the token "abc". */
+        nul = n < (size_t) r && text[n] == '\0';
         while (n > 0 && is_space(text[n - 1]))
                 n--;
         text[n] = '\0';
-        if (!client_token_is_valid(text, n)) {
+        if (nul || !client_token_is_valid(text, n)) {
                 set_error(ret_error, "%s: expected a token of 1 to %d printable characters without spaces",
                           c->client_token_file, CLIENT_TOKEN_MAX);
                 return -EINVAL;

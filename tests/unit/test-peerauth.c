@@ -488,6 +488,119 @@ TEST(token) {
         config_free(c);
 }
 
+/* Upper-case hex in a handshake line or a line's suffix, or a NUL inside a
+ * HELLO-AUTH name or the token file's first line: all refused. (Found by
+ * tests/fuzz/fuzz-peerauth-*: sodium_hex2bin() also takes upper case, so a
+ * sealed line could be respelled and still open; "ab\0c" passed as "ab".) */
+static bool upcase_first_letter(char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (s[i] >= 'a' && s[i] <= 'f') {
+                        s[i] = (char) (s[i] - 'a' + 'A');
+                        return true;
+                }
+        return false;
+}
+
+TEST(canonical_encoding) {
+        PeerAuthKey ka;
+        PeerAuth c, s, c2, s2;
+        Buf wire = {};
+        const char *reason = NULL;
+        char *hello, *challenge, *proof, *line, *bad;
+        size_t hello_len, challenge_len, proof_len, len;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(peerauth_hello(&c, &ka, "backup", &wire));
+        hello = take_line(&wire, &hello_len);
+        ASSERT_OK(peerauth_on_hello(&s, &ka, hello, hello_len, &wire, &reason));
+        challenge = take_line(&wire, &challenge_len);
+
+        /* the CHALLENGE with one hex letter of its MAC in upper case */
+        bad = strdup(challenge);
+        ASSERT_TRUE(upcase_first_letter(bad + 75, 64));
+        c2 = c;
+        ASSERT_EQ_INT(peerauth_on_challenge(&c2, bad, challenge_len, &wire, &reason), -EBADMSG);
+        ASSERT_STREQ(reason, "malformed CHALLENGE");
+        ASSERT_EQ_U64(wire.len, 0);
+        free(bad);
+        /* ... or of its nonce */
+        bad = strdup(challenge);
+        ASSERT_TRUE(upcase_first_letter(bad + 10, 64));
+        c2 = c;
+        ASSERT_EQ_INT(peerauth_on_challenge(&c2, bad, challenge_len, &wire, &reason), -EBADMSG);
+        free(bad);
+
+        ASSERT_OK(peerauth_on_challenge(&c, challenge, challenge_len, &wire, &reason));
+        proof = take_line(&wire, &proof_len);
+        bad = strdup(proof);
+        ASSERT_TRUE(upcase_first_letter(bad + 6, 64));
+        s2 = s;
+        ASSERT_EQ_INT(peerauth_on_proof(&s2, bad, proof_len, &reason), -EBADMSG);
+        ASSERT_STREQ(reason, "malformed PROOF");
+        ASSERT_TRUE(!peerauth_established(&s2));
+        free(bad);
+        ASSERT_OK(peerauth_on_proof(&s, proof, proof_len, &reason));
+
+        /* a sealed line with one hex letter of its tag in upper case */
+        seal(&c, "HEARTBEAT name=backup role=backup term=3\n", &wire);
+        line = take_line(&wire, &len);
+        bad = strdup(line);
+        ASSERT_TRUE(upcase_first_letter(bad + len - 32, 32));
+        {
+                size_t blen = len;
+
+                ASSERT_EQ_INT(peerauth_open(&s, bad, &blen, &reason), -EBADMSG);
+                ASSERT_EQ_U64(blen, len);
+                ASSERT_EQ_U64(s.recv_seq, 0);
+        }
+        free(bad);
+        ASSERT_OK(peerauth_open(&s, line, &len, &reason));
+        ASSERT_STREQ(line, "HEARTBEAT name=backup role=backup term=3");
+        free(line);
+
+        /* the HELLO-AUTH nonce in upper case; a NUL in the name */
+        bad = strdup(hello);
+        ASSERT_TRUE(upcase_first_letter(bad + strlen("HELLO-AUTH backup "), 64));
+        ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, bad, hello_len, &wire, &reason), -EBADMSG);
+        free(bad);
+        {
+                char l[200];
+                int n = snprintf(l, sizeof(l), "HELLO-AUTH ab_c %064d", 0);
+
+                l[13] = '\0';
+                ASSERT_EQ_INT(peerauth_on_hello(&s2, &ka, l, (size_t) n, &wire, &reason), -EBADMSG);
+                ASSERT_STREQ(reason, "bad name in HELLO-AUTH");
+                ASSERT_EQ_INT(s2.state, PEERAUTH_FAILED);
+                ASSERT_EQ_U64(wire.len, 0);
+        }
+
+        /* a NUL in the token file's first line */
+        {
+                Config *cfg;
+                char path[256], *t = NULL, *error = NULL;
+                int fd;
+
+                snprintf(path, sizeof(path), "%s/token-nul", tmpdir);
+                fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_EQ_INT(write(fd, "abc\0def\n", 8), 8);
+                close(fd);
+                ASSERT_OK(config_new_default(&cfg));
+                cfg->client_token_file = strdup(path);
+                ASSERT_EQ_INT(client_token_load(cfg, &t, &error), -EINVAL);
+                ASSERT_TRUE(!t);
+                ASSERT_TRUE(error && strstr(error, path));
+                free(error);
+                ASSERT_EQ_INT(unlink(path), 0);
+                config_free(cfg);
+        }
+
+        free(hello);
+        free(challenge);
+        free(proof);
+        buf_done(&wire);
+}
+
 TEST(ratelimit) {
         RateLimit rl = RATELIMIT_INIT(1000, 3);
         unsigned suppressed = 99;
@@ -516,6 +629,7 @@ int main(void) {
         RUN(tampered_replayed_reordered_truncated);
         RUN(oversized);
         RUN(token);
+        RUN(canonical_encoding);
         RUN(ratelimit);
 
         (void) rmdir(tmpdir);
