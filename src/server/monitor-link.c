@@ -13,9 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "linereader.h"
 #include "log.h"
 #include "monitor-link.h"
+#include "peer-link.h"
 #include "server-util.h"
 
 #define MONITOR_LINE_MAX 1024
@@ -30,23 +30,11 @@ struct MonitorLink {
         bool have_tcp;
         char desc[SOCKADDR_STRLEN];
 
-        int fd;
-        bool connecting;
+        PeerLink link;          /* fd, reader, sealed output, retry backoff */
         bool connected;
         bool via_unix;
-        sd_event_source *io;
-        sd_event_source *retry_timer;
         sd_event_source *heartbeat_timer;
-        usec_t backoff;
-        unsigned failures;
-
-        LineReader lr;
-        Buf out;
-        size_t out_pos;
-
         bool authenticating;    /* HELLO-AUTH sent, waiting for CHALLENGE */
-        PeerAuth auth;
-        size_t sealed;          /* out is sealed up to here */
 
         uint64_t seq;
         SeqRing sent;
@@ -55,90 +43,39 @@ struct MonitorLink {
 static void monitor_connect(MonitorLink *l, bool try_unix);
 
 static void monitor_close(MonitorLink *l) {
-        l->io = sd_event_source_disable_unref(l->io);
-        l->fd = safe_close(l->fd);
-        l->connecting = l->connected = false;
-        buf_clear(&l->out);
-        l->out_pos = 0;
-        l->sealed = 0;
+        peer_link_close(&l->link);
+        l->connected = false;
         l->authenticating = false;
-        peerauth_done(&l->auth);
-}
-
-static int monitor_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        monitor_connect(userdata, true);
-        return 0;
-}
-
-static void monitor_schedule_retry(MonitorLink *l) {
-        Manager *m = l->manager;
-        int r;
-
-        l->backoff = backoff_next(l->backoff);
-        if (!l->retry_timer)
-                r = sd_event_add_time_relative(m->event, &l->retry_timer, CLOCK_MONOTONIC, l->backoff,
-                                               TIMER_ACCURACY_USEC, monitor_on_retry, l);
-        else
-                r = sd_event_source_set_time_relative(l->retry_timer, l->backoff);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(l->retry_timer, SD_EVENT_ONESHOT);
-        if (r < 0)
-                manager_fail(m, r, "arm the monitor retry timer");
 }
 
 static void monitor_fail(MonitorLink *l, int error, const char *what) {
+        int r;
+
         if (l->connected && error != 0)
                 log_warning_errno(error, "Lost the connection to the monitor at %s (%s: %m), reconnecting.",
                                   l->desc, what);
         else if (l->connected)
                 log_warning("Lost the connection to the monitor at %s (%s), reconnecting.", l->desc, what);
-        else if (l->failures == 0 && error != 0)
+        else if (l->link.failures == 0 && error != 0)
                 log_info_errno(error, "Cannot reach the monitor (%s: %m), retrying.", what);
-        else if (l->failures == 0)
+        else if (l->link.failures == 0)
                 log_info("Cannot reach the monitor (%s), retrying.", what);
-        l->failures++;
+        l->link.failures++;
         monitor_close(l);
-        monitor_schedule_retry(l);
+        r = peer_link_schedule_retry(&l->link);
+        if (r < 0)
+                manager_fail(l->manager, r, "arm the monitor retry timer");
+}
+
+static void monitor_on_fail(void *userdata, int error, const char *what) {
+        monitor_fail(userdata, error, what);
 }
 
 static void monitor_write(MonitorLink *l) {
-        size_t limit = l->out.len;
-        int r;
-
-        if (peerauth_established(&l->auth)) {
-                if (l->sealed < l->out.len &&
-                    peerauth_seal(&l->auth, &l->out, MAX(l->sealed, l->out_pos), &l->sealed) < 0) {
-                        monitor_fail(l, -ENOMEM, "cannot seal a line");
-                        return;
-                }
-                limit = l->sealed;
-        }
-
-        while (l->out_pos < limit) {
-                ssize_t n;
-
-                n = send(l->fd, l->out.data + l->out_pos, limit - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        monitor_fail(l, errno, "write failed");
-                        return;
-                }
-                l->out_pos += (size_t) n;
-        }
-        if (l->out_pos == l->out.len) {
-                buf_clear(&l->out);
-                l->out_pos = 0;
-                l->sealed = 0;
-        } else if (l->out.len - l->out_pos > MONITOR_OUTPUT_MAX) {
-                monitor_fail(l, 0, "the monitor does not read");
+        if (peer_link_write(&l->link) < 0)
                 return;
-        }
-        r = sd_event_source_set_io_events(l->io, EPOLLIN | (l->out.len > 0 ? EPOLLOUT : 0));
-        if (r < 0)
-                monitor_fail(l, r, "cannot watch the connection");
+        if (peer_out_pending(&l->link.out) > MONITOR_OUTPUT_MAX)
+                monitor_fail(l, 0, "the monitor does not read");
 }
 
 void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe) {
@@ -165,7 +102,7 @@ void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe) {
 
         /* Taken before the send: a lease never runs longer than it should. */
         seq_ring_put(&l->sent, hb.seq, now_usec());
-        r = hb_message_format(&hb, &l->out);
+        r = hb_message_format(&hb, &l->link.out.buf);
         if (r < 0) {
                 monitor_fail(l, r, "cannot format a heartbeat");
                 return;
@@ -192,14 +129,14 @@ static void monitor_on_challenge(MonitorLink *l, char *line, size_t len) {
         const char *reason = NULL;
         int r;
 
-        r = peerauth_on_challenge(&l->auth, line, len, &l->out, &reason);
+        r = peerauth_on_challenge(&l->link.auth, line, len, &l->link.out.buf, &reason);
         if (r < 0) {
                 monitor_log_auth(l, "authentication failed", reason);
-                l->backoff = BACKOFF_MAX_USEC;
+                l->link.backoff = BACKOFF_MAX_USEC;
                 monitor_fail(l, 0, "authentication failed");
                 return;
         }
-        l->sealed = l->out.len;
+        peer_out_seal_from_here(&l->link.out);
         l->authenticating = false;
         log_debug("Authenticated with the monitor at %s.", l->desc);
         monitor_link_send_heartbeat(l, 0);
@@ -213,11 +150,6 @@ static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
 
         if (l->authenticating) {
                 monitor_on_challenge(l, line, len);
-                return;
-        }
-        if (peerauth_established(&l->auth) && peerauth_open(&l->auth, line, &len, &reason) < 0) {
-                monitor_log_auth(l, "rejecting a line", reason);
-                monitor_fail(l, 0, "bad authentication tag");
                 return;
         }
 
@@ -249,7 +181,7 @@ static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
         case HB_REJECT:
                 log_error("The monitor refused this server: %s", msg.reason);
                 /* Retry slowly: the monitor's configuration may be fixed and it restarted. */
-                l->backoff = BACKOFF_MAX_USEC;
+                l->link.backoff = BACKOFF_MAX_USEC;
                 monitor_fail(l, 0, "rejected");
                 return;
         default:
@@ -258,45 +190,43 @@ static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
         }
 }
 
-static void monitor_read(MonitorLink *l) {
+static void monitor_on_readable(void *userdata) {
+        MonitorLink *l = userdata;
+        const char *reason = NULL;
+        char *line;
+        size_t len;
         int r;
 
-        r = line_reader_fill(&l->lr, l->fd);
+        r = peer_read(&l->link.lr, l->link.fd);
         if (r == 0) {
                 monitor_fail(l, 0, "connection closed");
                 return;
         }
-        if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EINTR) {
+        if (r < 0 && r != -EAGAIN) {
                 monitor_fail(l, r, "read failed");
                 return;
         }
 
-        for (;;) {
-                char *line;
-                size_t len;
-
-                r = line_reader_next(&l->lr, &line, &len);
-                if (r == 0)
-                        return;
+        while ((r = peer_link_read_line(&l->link, &line, &len, &reason)) != 0) {
                 if (r == -E2BIG) {
                         log_warning("Ignoring an over-long line from the monitor.");
                         continue;
                 }
-                if (r < 0)
+                if (r < 0) {
+                        monitor_log_auth(l, "rejecting a line", reason);
+                        monitor_fail(l, 0, "bad authentication tag");
                         return;
+                }
                 monitor_handle_line(l, line, len);
                 /* A REJECT (or a failed heartbeat) closed the connection. */
-                if (l->fd < 0)
+                if (l->link.fd < 0)
                         return;
         }
 }
 
-static void monitor_on_connected(MonitorLink *l) {
-        int error = 0;
-        socklen_t len = sizeof(error);
+static void monitor_on_connected(void *userdata, int error) {
+        MonitorLink *l = userdata;
 
-        if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-                error = errno;
         if (error != 0) {
                 if (l->via_unix && l->have_tcp) {
                         /* The socket file exists but nobody listens: TCP next. */
@@ -308,19 +238,20 @@ static void monitor_on_connected(MonitorLink *l) {
                 return;
         }
 
-        l->connecting = false;
         l->connected = true;
         (void) sockaddr_format(l->via_unix ? &l->unix_addr : &l->tcp_addr, l->desc, sizeof(l->desc));
-        log_full_errno(l->failures > 0 ? LOG_NOTICE : LOG_INFO, 0, "Connected to the monitor at %s.", l->desc);
-        l->failures = 0;
-        if (l->backoff < BACKOFF_MAX_USEC)
-                l->backoff = 0;
+        log_full_errno(l->link.failures > 0 ? LOG_NOTICE : LOG_INFO, 0, "Connected to the monitor at %s.",
+                       l->desc);
+        l->link.failures = 0;
+        if (l->link.backoff < BACKOFF_MAX_USEC)
+                l->link.backoff = 0;
 
         if (config_auth_applies(l->manager->config, l->via_unix)) {
                 int r = -ENOKEY;
 
                 if (l->manager->authkey.set)
-                        r = peerauth_hello(&l->auth, &l->manager->authkey, l->manager->self->name, &l->out);
+                        r = peerauth_hello(&l->link.auth, &l->manager->authkey, l->manager->self->name,
+                                           &l->link.out.buf);
                 if (r < 0) {
                         monitor_fail(l, r, "cannot start authentication");
                         return;
@@ -332,31 +263,12 @@ static void monitor_on_connected(MonitorLink *l) {
         monitor_link_send_heartbeat(l, 0);
 }
 
-static int monitor_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        MonitorLink *l = userdata;
-
-        if (l->connecting) {
-                monitor_on_connected(l);
-                return 0;
-        }
-        if (revents & EPOLLOUT) {
-                monitor_write(l);
-                if (l->fd < 0)
-                        return 0;
-        }
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                monitor_read(l);
-        return 0;
-}
-
 /* Unix socket first (when set and connectable), else TCP. */
 static void monitor_connect(MonitorLink *l, bool try_unix) {
-        Manager *m = l->manager;
-        int r = -ENOENT;
+        int r;
 
         monitor_close(l);
-        line_reader_done(&l->lr);
-        r = line_reader_init(&l->lr, MONITOR_LINE_MAX);
+        r = peer_link_reset(&l->link, MONITOR_LINE_MAX);
         if (r < 0) {
                 monitor_fail(l, r, "out of memory");
                 return;
@@ -375,15 +287,21 @@ static void monitor_connect(MonitorLink *l, bool try_unix) {
                 monitor_fail(l, r, "connect failed");
                 return;
         }
-        l->fd = r;
-
-        r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLOUT, monitor_on_io, l);
-        if (r < 0) {
+        r = peer_link_watch(&l->link, r);
+        if (r < 0)
                 monitor_fail(l, r, "cannot watch the connection");
-                return;
-        }
-        l->connecting = true;
 }
+
+static void monitor_on_retry(void *userdata) {
+        monitor_connect(userdata, true);
+}
+
+static const PeerLinkOps monitor_link_ops = {
+        .connected = monitor_on_connected,
+        .readable = monitor_on_readable,
+        .retry = monitor_on_retry,
+        .fail = monitor_on_fail,
+};
 
 static int monitor_on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         MonitorLink *l = userdata;
@@ -420,10 +338,8 @@ MonitorLink *monitor_link_free(MonitorLink *l) {
         if (!l)
                 return NULL;
         monitor_close(l);
-        sd_event_source_disable_unref(l->retry_timer);
+        peer_link_done(&l->link);
         sd_event_source_disable_unref(l->heartbeat_timer);
-        line_reader_done(&l->lr);
-        buf_done(&l->out);
         free(l);
         return NULL;
 }
@@ -437,7 +353,7 @@ int monitor_link_new(Manager *m, MonitorLink **ret) {
         if (!l)
                 return -ENOMEM;
         l->manager = m;
-        l->fd = -1;
+        peer_link_init(&l->link, m->event, &monitor_link_ops, l);
 
         if (c->monitor_socket && c->monitor_socket[0]) {
                 r = sockaddr_parse(c->monitor_socket, false, &l->unix_addr);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * peer-link — what the server's two outgoing connections (monitor-link.c to
+ * the monitor, replication-backup.c to the primary) share: a non-blocking
+ * connect watched on the event loop, a retry timer with capped backoff, the
+ * line reader and the sealed output (peerstream.h) with EPOLLOUT while output
+ * waits. The owner keeps its protocol, its logging and its failure policy:
+ * the link calls back when the connect finished, when there is input, when
+ * it is time to retry, and when a write failed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+#include "linereader.h"
+#include "peerauth.h"
+#include "peerstream.h"
+#include "util.h"
+
+typedef struct PeerLinkOps {
+        /* The non-blocking connect finished: error is 0 or its positive errno. */
+        void (*connected)(void *userdata, int error);
+        /* Input or a hang-up: peer_read() once, then peer_link_read_line() until 0. */
+        void (*readable)(void *userdata);
+        /* The retry timer went off. */
+        void (*retry)(void *userdata);
+        /* A write failed; what: "cannot seal a line", "write failed" or "cannot watch
+         * the connection". The owner closes the link (and schedules a retry). */
+        void (*fail)(void *userdata, int error, const char *what);
+} PeerLinkOps;
+
+typedef struct PeerLink {
+        sd_event *event;
+        const PeerLinkOps *ops;
+        void *userdata;
+
+        int fd;
+        bool connecting;
+        sd_event_source *io;
+        sd_event_source *retry_timer;
+        usec_t backoff;
+        unsigned failures;      /* in a row, for the owner's logging */
+
+        LineReader lr;
+        PeerOut out;
+        PeerAuth auth;
+} PeerLink;
+
+void peer_link_init(PeerLink *p, sd_event *event, const PeerLinkOps *ops, void *userdata);
+/* Drop the connection: its watch, fd, queued output and session keys. */
+void peer_link_close(PeerLink *p);
+/* Close and free all (the retry timer and the reader too). */
+void peer_link_done(PeerLink *p);
+/* Close, and a fresh reader for lines up to max_line: nothing of the previous
+ * connection leaks into the next. */
+int peer_link_reset(PeerLink *p, size_t max_line);
+/* Take fd, a socket whose non-blocking connect is under way, and wait for it. */
+int peer_link_watch(PeerLink *p, int fd);
+/* Arm the retry timer one backoff step (backoff_next()) from now. */
+int peer_link_schedule_retry(PeerLink *p);
+/* Seal and send what is queued; wait for EPOLLOUT while some remains. On failure
+ * ops->fail was called and -errno is returned. */
+int peer_link_write(PeerLink *p);
+/* The next line of the reader, opened when the handshake is done (peer_read_line()). */
+int peer_link_read_line(PeerLink *p, char **ret_line, size_t *ret_len, const char **ret_reason);
