@@ -74,7 +74,8 @@ uint64_t request_line_max(uint64_t max_message_bytes);
 uint64_t replication_line_max(uint64_t max_message_bytes);
 
 /* Parse one request line. len excludes the line ending. A line longer than
- * max_message_bytes + 80 or a payload longer than max_message_bytes gives
+ * request_line_max(max_message_bytes) (max_message_bytes + 80, but never less
+ * than REQUEST_LINE_MIN) or a payload longer than max_message_bytes gives
  * ERRC_TOOLONG; NUL bytes, unknown verbs, missing/extra arguments, bad
  * numbers (index 0 is bad: indexes start at 1) and bad msgids give
  * ERRC_BADCMD, and so does a payload ending in '\r' (it could not survive the
