@@ -367,7 +367,7 @@ make_image() {
 # qemu_start NAME SHARE LOGDIR HOSTNAME APPEND DISK SMP MEM [qemu args...]:
 # boots under TCG in the background, console on LOGDIR/console.log
 # (NAME-console.log for NAME != vm), the runner's lines on
-# LOGDIR/results.log (NAME-results.log), both appended to. DISK: "snapshot"
+# LOGDIR/results.log (NAME-results.log); qemu truncates both. DISK: "snapshot"
 # (the image, writes thrown away when qemu exits) or a qcow2 overlay file
 # (kept: a later qemu process boots the same disk again, see vm_reboot).
 # A guest reboot or panic ends qemu (-no-reboot). Sets QPID and QRESULTS.
@@ -398,8 +398,8 @@ overlay_new() {
         qemu-img create -q -f qcow2 -b "$IMAGE" -F raw "$1" || die "qemu-img create failed"
 }
 
-# reboot_wanted RESULTS: the runner asked for more reboots than it has had
-# ("asks for a reboot" lines vs "runner: up" lines).
+# reboot_wanted RESULTS: the runner of the boot that just ended asked for a
+# reboot (RESULTS holds one boot: qemu truncates it when it starts).
 reboot_wanted() {
         local asked ups
         asked=$(grep -c '^runner: .* asks for a reboot' "$1" 2>/dev/null)
