@@ -4,8 +4,10 @@
  * primary in one poll() loop, each keeping up to K PUTs outstanding, with
  * throughput and latency percentiles; and --continuous, one PUT at a time
  * with retries, reporting the largest gap between consecutive OKs (the
- * failover time a client sees).
+ * failover time a client sees). Both send AUTH <token> first when the
+ * configuration has a client token.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -124,31 +126,46 @@ static void bench_report(Bench *b, usec_t elapsed) {
         fflush(stdout);
 }
 
-static int bench_connect(Client *c, Bench *b) {
-        const char *addr = c->opts.server;
-        int r;
+/* Answer to the PING that opens a bench connection: PONG, else keep the line for the message. */
+static int bench_on_pong(const char *line, size_t len, void *userdata) {
+        char *reply = userdata;
 
-        if (!addr) {
-                r = client_who(c, &c->primary);
-                if (r <= 0) {
-                        fprintf(stderr, "bench: %s\n", c->last_error);
-                        return -EHOSTUNREACH;
-                }
-                addr = c->primary.address;
-        }
+        if (len >= 5 && memcmp(line, "PONG ", 5) == 0)
+                return 0;
+        snprintf(reply, 128, "%.*s", (int) MIN(len, (size_t) 127), line);
+        return -EBADMSG;
+}
+
+/* Each connection is opened by the client library, through client_query() of
+ * a PING: it finds the primary (or takes --server), connects, and when the
+ * configuration has a client token sends AUTH <token> first (client-lib.c's
+ * client_auth(), the path every fusion-client command takes), so a refused
+ * token fails here at once with the library's message. The connection is then
+ * taken over; the others go to the same server. */
+static int bench_connect(Client *c, Bench *b) {
         for (unsigned i = 0; i < b->o->clients; i++) {
                 BenchConn *bc = &b->conns[i];
+                char reply[128] = "";
+                int r;
 
                 bc->id = i;
                 bc->quota = b->o->messages / b->o->clients + (i < b->o->messages % b->o->clients ? 1 : 0);
                 bc->sent_at = calloc(b->o->pipeline, sizeof(usec_t));
                 if (!bc->sent_at)
                         return -ENOMEM;
-                r = conn_open(addr, c->opts.timeout_ms, c->max_line, &bc->conn);
+                r = client_query(c, "PING", false, bench_on_pong, reply);
                 if (r < 0) {
-                        fprintf(stderr, "bench: cannot connect to %s: %s\n", addr, strerror(-r));
+                        if (reply[0])
+                                fprintf(stderr, "bench: %s: unexpected reply to PING: %s\n",
+                                        c->server ? c->server->address : "server", reply);
+                        else
+                                fprintf(stderr, "bench: %s\n", c->last_error);
                         return r;
                 }
+                assert(c->server);
+                bc->conn = TAKE_PTR(c->server);
+                if (!c->target[0])
+                        snprintf(c->target, sizeof(c->target), "%s", bc->conn->address);
         }
         return 0;
 }
@@ -273,7 +290,7 @@ int cmd_bench(Client *c, const BenchOptions *o) {
 
         r = bench_connect(c, &b);
         if (r < 0) {
-                ret = r == -EHOSTUNREACH ? EXIT_NO_PRIMARY : EXIT_REQUEST_FAILED;
+                ret = client_exit_code(c, r);
                 goto finish;
         }
         usec_t t0 = now_usec();
