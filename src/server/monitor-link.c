@@ -190,38 +190,21 @@ static void monitor_handle_line(MonitorLink *l, char *line, size_t len) {
         }
 }
 
-static void monitor_on_readable(void *userdata) {
+static int monitor_on_line(void *userdata, int r, char *line, size_t len, const char *reason) {
         MonitorLink *l = userdata;
-        const char *reason = NULL;
-        char *line;
-        size_t len;
-        int r;
 
-        r = peer_read(&l->link.lr, l->link.fd);
-        if (r == 0) {
-                monitor_fail(l, 0, "connection closed");
-                return;
+        if (r == -E2BIG) {
+                log_warning("Ignoring an over-long line from the monitor.");
+                return 0;
         }
-        if (r < 0 && r != -EAGAIN) {
-                monitor_fail(l, r, "read failed");
-                return;
+        if (r < 0) {
+                monitor_log_auth(l, "rejecting a line", reason);
+                monitor_fail(l, 0, "bad authentication tag");
+                return r;
         }
-
-        while ((r = peer_link_read_line(&l->link, &line, &len, &reason)) != 0) {
-                if (r == -E2BIG) {
-                        log_warning("Ignoring an over-long line from the monitor.");
-                        continue;
-                }
-                if (r < 0) {
-                        monitor_log_auth(l, "rejecting a line", reason);
-                        monitor_fail(l, 0, "bad authentication tag");
-                        return;
-                }
-                monitor_handle_line(l, line, len);
-                /* A REJECT (or a failed heartbeat) closed the connection. */
-                if (l->link.fd < 0)
-                        return;
-        }
+        /* A REJECT (or a failed heartbeat) closes the connection: the link stops reading then. */
+        monitor_handle_line(l, line, len);
+        return 0;
 }
 
 static void monitor_on_connected(void *userdata, int error) {
@@ -298,7 +281,7 @@ static void monitor_on_retry(void *userdata) {
 
 static const PeerLinkOps monitor_link_ops = {
         .connected = monitor_on_connected,
-        .readable = monitor_on_readable,
+        .line = monitor_on_line,
         .retry = monitor_on_retry,
         .fail = monitor_on_fail,
 };
@@ -337,7 +320,6 @@ int monitor_link_start(MonitorLink *l) {
 MonitorLink *monitor_link_free(MonitorLink *l) {
         if (!l)
                 return NULL;
-        monitor_close(l);
         peer_link_done(&l->link);
         sd_event_source_disable_unref(l->heartbeat_timer);
         free(l);

@@ -53,6 +53,33 @@ static int peer_link_on_connected(PeerLink *p) {
         return 0;
 }
 
+/* Read once, then hand every complete line to the owner. */
+static void peer_link_read(PeerLink *p) {
+        const char *reason = NULL;
+        char *line = NULL;
+        size_t len = 0;
+        int r;
+
+        r = peer_read(&p->lr, p->fd);
+        if (r == 0) {
+                p->ops->fail(p->userdata, 0, "connection closed");
+                return;
+        }
+        if (r < 0 && r != -EAGAIN) {
+                p->ops->fail(p->userdata, r, "read failed");
+                return;
+        }
+        if (r > 0)
+                p->last_input = now_usec();
+
+        while ((r = peer_read_line(&p->lr, &p->auth, &line, &len, &reason)) != 0)
+                /* Stop when the owner says so or dropped the connection. */
+                if (p->ops->line(p->userdata, r, line, len, reason) < 0 || p->fd < 0)
+                        return;
+        if (p->ops->read_done)
+                p->ops->read_done(p->userdata);
+}
+
 static int peer_link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         PeerLink *p = userdata;
 
@@ -64,7 +91,7 @@ static int peer_link_on_io(sd_event_source *s, int fd, uint32_t revents, void *u
                         return 0;
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                p->ops->readable(p->userdata);
+                peer_link_read(p);
         return 0;
 }
 
@@ -114,8 +141,4 @@ int peer_link_write(PeerLink *p) {
                 return r;
         }
         return 0;
-}
-
-int peer_link_read_line(PeerLink *p, char **ret_line, size_t *ret_len, const char **ret_reason) {
-        return peer_read_line(&p->lr, &p->auth, ret_line, ret_len, ret_reason);
 }

@@ -5,8 +5,8 @@
  * connect watched on the event loop, a retry timer with capped backoff, the
  * line reader and the sealed output (peerstream.h) with EPOLLOUT while output
  * waits. The owner keeps its protocol, its logging and its failure policy:
- * the link calls back when the connect finished, when there is input, when
- * it is time to retry, and when a write failed.
+ * the link calls back when the connect finished, with each line read, when
+ * it is time to retry, and when the connection broke.
  */
 #pragma once
 
@@ -22,12 +22,17 @@
 typedef struct PeerLinkOps {
         /* The non-blocking connect finished: error is 0 or its positive errno. */
         void (*connected)(void *userdata, int error);
-        /* Input or a hang-up: peer_read() once, then peer_link_read_line() until 0. */
-        void (*readable)(void *userdata);
+        /* What peer_read_line() gave, for each line after a read: r is 1 with the
+         * (opened) line, -E2BIG for an over-long line that was dropped, or the error
+         * of a bad seal with its reason. < 0: stop reading. */
+        int (*line)(void *userdata, int r, char *line, size_t len, const char *reason);
+        /* Optional: the lines of a read are all taken (and the link still stands). */
+        void (*read_done)(void *userdata);
         /* The retry timer went off. */
         void (*retry)(void *userdata);
-        /* A write failed; what: "cannot seal a line", "write failed" or "cannot watch
-         * the connection". The owner closes the link (and schedules a retry). */
+        /* The connection broke; what: "connection closed" (error 0: the peer hung up),
+         * "read failed", "write failed", "cannot seal a line" or "cannot watch the
+         * connection". The owner closes the link (and schedules a retry). */
         void (*fail)(void *userdata, int error, const char *what);
 } PeerLinkOps;
 
@@ -42,6 +47,7 @@ typedef struct PeerLink {
         sd_event_source *retry_timer;
         usec_t backoff;
         unsigned failures;      /* in a row, for the owner's logging */
+        usec_t last_input;      /* when a read last brought bytes */
 
         LineReader lr;
         PeerOut out;
@@ -63,5 +69,3 @@ int peer_link_schedule_retry(PeerLink *p);
 /* Seal and send what is queued; wait for EPOLLOUT while some remains. On failure
  * ops->fail was called and -errno is returned. */
 int peer_link_write(PeerLink *p);
-/* The next line of the reader, opened when the handshake is done (peer_read_line()). */
-int peer_link_read_line(PeerLink *p, char **ret_line, size_t *ret_len, const char **ret_reason);

@@ -15,9 +15,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "linereader.h"
 #include "log.h"
 #include "msglog.h"
+#include "peer-link.h"
 #include "protocol.h"
 #include "replication-backup.h"
 #include "server-util.h"
@@ -38,33 +38,20 @@ struct BackupLink {
         SockAddr addr;
 
         LinkState state;
-        int fd;
-        sd_event_source *io;
-        sd_event_source *retry_timer;
-        usec_t backoff;
-        unsigned failures;
-        usec_t last_input;      /* or when the connection attempt started */
-
-        LineReader lr;
-        Buf out;
-        size_t out_pos;
+        PeerLink link;          /* fd, reader, sealed output, retry backoff; last_input is also
+                                 * set when a connection attempt starts */
         uint64_t primary_commit;
-
-        PeerAuth auth;
-        size_t sealed;          /* out is sealed up to here (auth established) */
+        bool appended;          /* the lines of this read appended entries */
+        bool ack_due;           /* ... or synced: ACK after them */
         bool expect_token_ok;   /* AUTH <client token> sent before SYNC: skip its OK */
 };
 
 static void link_connect(BackupLink *l);
 
 static void link_close(BackupLink *l) {
-        l->io = sd_event_source_disable_unref(l->io);
-        l->fd = safe_close(l->fd);
-        buf_clear(&l->out);
-        l->out_pos = 0;
-        l->sealed = 0;
+        peer_link_close(&l->link);
         l->expect_token_ok = false;
-        peerauth_done(&l->auth);
+        l->appended = l->ack_due = false;
 }
 
 /* Authentication problems are warnings, but at most a few per interval (rate-limited):
@@ -78,33 +65,12 @@ static void link_log_auth(BackupLink *l, const char *what) {
                     suppressed > 0 ? " (similar messages suppressed)" : "");
 }
 
-static int link_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        link_connect(userdata);
-        return 0;
-}
-
-static void link_schedule_retry(BackupLink *l) {
-        Manager *m = l->manager;
-        int r;
-
-        l->state = LINK_WAITING;
-        l->backoff = backoff_next(l->backoff);
-        if (!l->retry_timer)
-                r = sd_event_add_time_relative(m->event, &l->retry_timer, CLOCK_MONOTONIC, l->backoff,
-                                               TIMER_ACCURACY_USEC, link_on_retry, l);
-        else
-                r = sd_event_source_set_time_relative(l->retry_timer, l->backoff);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(l->retry_timer, SD_EVENT_ONESHOT);
-        if (r < 0)
-                manager_fail(m, r, "arm the replication retry timer");
-}
-
 /* Drop the connection and try again later. */
 static void link_fail(BackupLink *l, int error, const char *fmt, ...) _printf_(3, 4);
 static void link_fail(BackupLink *l, int error, const char *fmt, ...) {
         char msg[256];
         va_list ap;
+        int r;
 
         if (error != 0)
                 errno = abs(error);   /* for %m */
@@ -113,48 +79,22 @@ static void link_fail(BackupLink *l, int error, const char *fmt, ...) {
         va_end(ap);
 
         /* The first failure in a row is news; the retries are not. */
-        log_full_errno(l->failures == 0 ? LOG_INFO : LOG_DEBUG, error,
+        log_full_errno(l->link.failures == 0 ? LOG_INFO : LOG_DEBUG, error,
                        "Replication from %s at %s: %s, retrying.", l->primary, l->address, msg);
-        l->failures++;
+        l->link.failures++;
         link_close(l);
-        link_schedule_retry(l);
+        l->state = LINK_WAITING;
+        r = peer_link_schedule_retry(&l->link);
+        if (r < 0)
+                manager_fail(l->manager, r, "arm the replication retry timer");
 }
 
-static void link_write(BackupLink *l) {
-        size_t limit = l->out.len;
-        int r;
-
-        if (peerauth_established(&l->auth)) {
-                if (l->sealed < l->out.len &&
-                    peerauth_seal(&l->auth, &l->out, MAX(l->sealed, l->out_pos), &l->sealed) < 0) {
-                        link_fail(l, -ENOMEM, "cannot seal a line");
-                        return;
-                }
-                limit = l->sealed;
-        }
-
-        while (l->out_pos < limit) {
-                ssize_t n;
-
-                n = send(l->fd, l->out.data + l->out_pos, limit - l->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        link_fail(l, errno, "write failed: %m");
-                        return;
-                }
-                l->out_pos += (size_t) n;
-        }
-        if (l->out_pos == l->out.len) {
-                buf_clear(&l->out);
-                l->out_pos = 0;
-                l->sealed = 0;
-        }
-        r = sd_event_source_set_io_events(l->io, EPOLLIN | (l->out.len > 0 ? EPOLLOUT : 0));
-        if (r < 0)
-                link_fail(l, r, "cannot watch the connection");
+/* The connection broke: "read failed: <error>" and the like. */
+static void link_on_fail(void *userdata, int error, const char *what) {
+        if (error == 0)         /* only a hang-up comes without one */
+                link_fail(userdata, 0, "primary closed the connection");
+        else
+                link_fail(userdata, error, "%s: %m", what);
 }
 
 static uint64_t link_durable_index(const BackupLink *l) {
@@ -167,7 +107,7 @@ static int link_send_ack(BackupLink *l) {
                 .index = link_durable_index(l),
         };
 
-        return repl_message_format(&ack, &l->out);
+        return repl_message_format(&ack, &l->link.out.buf);
 }
 
 static int link_send_sync(BackupLink *l) {
@@ -186,7 +126,7 @@ static int link_send_sync(BackupLink *l) {
                 sync.segments[i] = (LogSegment){ .term = segments[i].term, .first = segments[i].first };
         sync.n_segments = n;
         (void) snprintf(sync.name, sizeof(sync.name), "%s", m->self->name);
-        return repl_message_format(&sync, &l->out);
+        return repl_message_format(&sync, &l->link.out.buf);
 }
 
 static int link_on_synced(BackupLink *l, const ReplMessage *msg) {
@@ -223,8 +163,8 @@ static int link_on_synced(BackupLink *l, const ReplMessage *msg) {
         log_info("Replicating from %s at %s in term %" PRIu64 " from index %" PRIu64 ".", l->primary,
                  l->address, l->term, msg->index + 1);
         l->state = LINK_STREAMING;
-        l->backoff = 0;
-        l->failures = 0;
+        l->link.backoff = 0;
+        l->link.failures = 0;
         l->primary_commit = msg->commit;
         return 1;
 }
@@ -266,7 +206,7 @@ static int link_on_challenge(BackupLink *l, char *line, size_t len) {
         char what[256];
         int r;
 
-        r = peerauth_on_challenge(&l->auth, line, len, &l->out, &reason);
+        r = peerauth_on_challenge(&l->link.auth, line, len, &l->link.out.buf, &reason);
         if (r < 0) {
                 snprintf(what, sizeof(what), "authentication failed: %s", reason);
                 link_log_auth(l, what);
@@ -274,35 +214,22 @@ static int link_on_challenge(BackupLink *l, char *line, size_t len) {
                 return r;
         }
         /* The PROOF goes out in the clear; everything after it is sealed. */
-        l->sealed = l->out.len;
+        peer_out_seal_from_here(&l->link.out);
         r = link_send_sync(l);
         if (r < 0) {
                 link_fail(l, r, "cannot queue SYNC");
                 return r;
         }
         l->state = LINK_SYNCING;
-        link_write(l);
-        return l->fd < 0 ? -EPIPE : 1;
+        return peer_link_write(&l->link) < 0 ? -EPIPE : 1;
 }
 
 /* Handle one line. > 0: handled; 0: ignored; < 0: the link was dropped. */
-static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appended, bool *ack) {
+static int link_handle_line(BackupLink *l, char *line, size_t len) {
         Manager *m = l->manager;
         const char *reason = NULL;
         ReplMessage msg = {};
         int r;
-
-        if (peerauth_established(&l->auth)) {
-                r = peerauth_open(&l->auth, line, &len, &reason);
-                if (r < 0) {
-                        char what[256];
-
-                        snprintf(what, sizeof(what), "rejecting a line: %s", reason);
-                        link_log_auth(l, what);
-                        link_fail(l, r, "bad authentication tag");
-                        return r;
-                }
-        }
 
         if (m->term > l->term) {
                 /* A newer term is known: this primary is not the one to follow any more. */
@@ -335,7 +262,7 @@ static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appende
                 }
                 r = link_on_synced(l, &msg);
                 if (r > 0)
-                        *ack = true;
+                        l->ack_due = true;
                 return r;
         }
 
@@ -343,7 +270,7 @@ static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appende
         case REPL_ENTRY:
                 r = link_on_entry(l, &msg);
                 if (r > 0)
-                        *appended = true;
+                        l->appended = true;
                 return r;
         case REPL_COMMIT:
                 l->primary_commit = MAX(l->primary_commit, msg.commit);
@@ -354,41 +281,32 @@ static int link_handle_line(BackupLink *l, char *line, size_t len, bool *appende
         }
 }
 
-static void link_read(BackupLink *l) {
+static int link_on_line(void *userdata, int r, char *line, size_t len, const char *reason) {
+        BackupLink *l = userdata;
+
+        if (r == -E2BIG) {
+                link_fail(l, r, "over-long line from the primary");
+                return r;
+        }
+        if (r < 0) {
+                char what[256];
+
+                snprintf(what, sizeof(what), "rejecting a line: %s", reason);
+                link_log_auth(l, what);
+                link_fail(l, r, "bad authentication tag");
+                return r;
+        }
+        return link_handle_line(l, line, len);
+}
+
+/* After the lines of one read. */
+static void link_on_read_done(void *userdata) {
+        BackupLink *l = userdata;
         Manager *m = l->manager;
-        bool appended = false, ack = false;
+        bool appended = l->appended, ack = l->ack_due;
         int r;
 
-        r = line_reader_fill(&l->lr, l->fd);
-        if (r == 0) {
-                link_fail(l, 0, "primary closed the connection");
-                return;
-        }
-        if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EINTR) {
-                link_fail(l, r, "read failed: %m");
-                return;
-        }
-        if (r > 0)
-                l->last_input = now_usec();
-
-        for (;;) {
-                char *line;
-                size_t len;
-
-                r = line_reader_next(&l->lr, &line, &len);
-                if (r == 0)
-                        break;
-                if (r == -E2BIG) {
-                        link_fail(l, r, "over-long line from the primary");
-                        return;
-                }
-                if (r < 0)
-                        return;
-                r = link_handle_line(l, line, len, &appended, &ack);
-                if (r < 0)
-                        return;
-        }
-
+        l->appended = l->ack_due = false;
         /* Group commit: one sync for everything this read brought. */
         if (appended && m->config->fsync == FSYNC_ALWAYS) {
                 r = msglog_sync(m->log);
@@ -407,40 +325,38 @@ static void link_read(BackupLink *l) {
                 link_fail(l, -ENOMEM, "cannot queue ACK");
                 return;
         }
-        link_write(l);
+        (void) peer_link_write(&l->link);
 }
 
-static void link_on_connected(BackupLink *l) {
+static void link_on_connected(void *userdata, int error) {
+        BackupLink *l = userdata;
         Manager *m = l->manager;
-        int error = 0, r;
-        socklen_t len = sizeof(error);
+        int r;
 
-        if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-                error = errno;
         if (error != 0) {
                 link_fail(l, error, "cannot connect: %m");
                 return;
         }
 
-        l->last_input = now_usec();
+        l->link.last_input = now_usec();
         if (config_auth_applies(m->config, sockaddr_is_unix(&l->addr))) {
                 if (!m->authkey.set) {
                         link_fail(l, -ENOKEY, "no cluster key loaded");
                         return;
                 }
-                r = peerauth_hello(&l->auth, &m->authkey, m->self->name, &l->out);
+                r = peerauth_hello(&l->link.auth, &m->authkey, m->self->name, &l->link.out.buf);
                 if (r < 0) {
                         link_fail(l, r, "cannot queue HELLO-AUTH");
                         return;
                 }
                 l->state = LINK_AUTHENTICATING;
-                link_write(l);
+                (void) peer_link_write(&l->link);
                 return;
         }
 
         /* A link that does not use the cluster key shows the client token, when one is set. */
         if (m->client_token) {
-                r = buf_printf(&l->out, "AUTH %s\n", m->client_token);
+                r = buf_printf(&l->link.out.buf, "AUTH %s\n", m->client_token);
                 if (r < 0) {
                         link_fail(l, r, "cannot queue AUTH");
                         return;
@@ -453,57 +369,50 @@ static void link_on_connected(BackupLink *l) {
                 return;
         }
         l->state = LINK_SYNCING;
-        link_write(l);
-}
-
-static int link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        BackupLink *l = userdata;
-
-        if (l->state == LINK_CONNECTING) {
-                link_on_connected(l);
-                return 0;
-        }
-        if (revents & EPOLLOUT) {
-                link_write(l);
-                if (l->fd < 0)
-                        return 0;
-        }
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                link_read(l);
-        return 0;
+        (void) peer_link_write(&l->link);
 }
 
 static void link_connect(BackupLink *l) {
         Manager *m = l->manager;
         static const int one = 1;
-        int r;
+        int fd, r;
 
         link_close(l);
-        l->last_input = now_usec();
+        l->link.last_input = now_usec();
 
         /* A fresh reader: nothing of the previous connection may leak into this one. */
-        line_reader_done(&l->lr);
-        r = line_reader_init(&l->lr, replication_line_max(m->config->max_message_bytes) + PEERAUTH_LINE_OVERHEAD);
+        r = peer_link_reset(&l->link, replication_line_max(m->config->max_message_bytes) + PEERAUTH_LINE_OVERHEAD);
         if (r < 0) {
                 link_fail(l, r, "cannot allocate a line buffer");
                 return;
         }
 
-        r = socket_connect(&l->addr);
-        if (r < 0) {
-                link_fail(l, r, "cannot connect: %m");
+        fd = socket_connect(&l->addr);
+        if (fd < 0) {
+                link_fail(l, fd, "cannot connect: %m");
                 return;
         }
-        l->fd = r;
-        (void) setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-        r = sd_event_add_io(m->event, &l->io, l->fd, EPOLLOUT, link_on_io, l);
+        r = peer_link_watch(&l->link, fd);
         if (r < 0) {
                 link_fail(l, r, "cannot watch the connection");
                 return;
         }
         l->state = LINK_CONNECTING;
 }
+
+static void link_on_retry(void *userdata) {
+        link_connect(userdata);
+}
+
+static const PeerLinkOps link_ops = {
+        .connected = link_on_connected,
+        .line = link_on_line,
+        .read_done = link_on_read_done,
+        .retry = link_on_retry,
+        .fail = link_on_fail,
+};
 
 void backup_link_tick(BackupLink *l) {
         usec_t now, silent;
@@ -516,19 +425,19 @@ void backup_link_tick(BackupLink *l) {
          * as long as the primary gives a handshake. */
         if (l->state != LINK_STREAMING)
                 silent = MAX(silent, CONN_HANDSHAKE_USEC);
-        if (now > l->last_input + silent) {
+        if (now > l->link.last_input + silent) {
                 link_fail(l, 0, "nothing from the primary for %" PRIu64 " ms",
-                          (now - l->last_input) / USEC_PER_MSEC);
+                          (now - l->link.last_input) / USEC_PER_MSEC);
                 return;
         }
-        if (l->state != LINK_STREAMING || l->out.len > 0)
+        if (l->state != LINK_STREAMING || l->link.out.buf.len > 0)
                 return;
         /* Keepalive: tells the primary this backup is alive. */
         if (link_send_ack(l) < 0) {
                 link_fail(l, -ENOMEM, "cannot queue ACK");
                 return;
         }
-        link_write(l);
+        (void) peer_link_write(&l->link);
 }
 
 bool backup_link_matches(const BackupLink *l, const char *primary, const char *address, uint64_t term) {
@@ -538,10 +447,7 @@ bool backup_link_matches(const BackupLink *l, const char *primary, const char *a
 BackupLink *backup_link_free(BackupLink *l) {
         if (!l)
                 return NULL;
-        link_close(l);
-        sd_event_source_disable_unref(l->retry_timer);
-        line_reader_done(&l->lr);
-        buf_done(&l->out);
+        peer_link_done(&l->link);
         free(l->primary);
         free(l->address);
         free(l);
@@ -558,10 +464,10 @@ int backup_link_new(Manager *m, const char *primary, const char *address, uint64
         *l = (BackupLink){
                 .manager = m,
                 .term = term,
-                .fd = -1,
                 .primary = strdup(primary),
                 .address = strdup(address),
         };
+        peer_link_init(&l->link, m->event, &link_ops, l);
         if (!l->primary || !l->address) {
                 backup_link_free(l);
                 return -ENOMEM;
