@@ -25,7 +25,6 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
-#define OUTPUT_KEEP_CAP (256U * 1024U)
 
 static void conn_update_events(Conn *c);
 static void conn_process(Conn *c);
@@ -69,7 +68,7 @@ Buf *conn_reply_buf(Conn *c) {
         Pending *p;
 
         if (!c->head)
-                return &c->out;
+                return &c->out.buf;
         if (c->tail->type == PENDING_REPLY)
                 return &c->tail->reply;
         p = conn_push(c, PENDING_REPLY);
@@ -80,7 +79,7 @@ Buf *conn_reply_buf(Conn *c) {
 }
 
 size_t conn_output_size(const Conn *c) {
-        return c->out.len - c->out_pos;
+        return peer_out_pending(&c->out);
 }
 
 Conn *conn_free(Conn *c) {
@@ -92,7 +91,7 @@ Conn *conn_free(Conn *c) {
         sd_event_source_disable_unref(c->resume_source);
         safe_close(c->fd);
         line_reader_done(&c->lr);
-        buf_done(&c->out);
+        peer_out_done(&c->out);
         if (c->auth) {
                 peerauth_done(c->auth);
                 free(c->auth);
@@ -248,52 +247,20 @@ static void conn_update_events(Conn *c) {
 }
 
 void conn_write(Conn *c) {
-        size_t limit;
+        int r;
 
         if (c->dead)
                 return;
 
-        /* An authenticated link: seal what was queued since the last write; only sealed lines go out. */
-        limit = c->out.len;
-        if (peerauth_established(c->auth)) {
-                if (c->sealed < c->out.len && peerauth_seal(c->auth, &c->out, MAX(c->sealed, c->out_pos),
-                                                            &c->sealed) < 0) {
-                        conn_kill(c);
-                        return;
-                }
-                limit = c->sealed;
+        /* An authenticated link: only sealed lines go out. */
+        r = peer_out_write(&c->out, c->fd, c->auth, NULL);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to write to connection, closing: %m");
+                conn_kill(c);
+                return;
         }
 
-        while (c->out_pos < limit) {
-                ssize_t n;
-
-                n = send(c->fd, c->out.data + c->out_pos, limit - c->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        log_debug_errno(errno, "Failed to write to connection, closing: %m");
-                        conn_kill(c);
-                        return;
-                }
-                c->out_pos += (size_t) n;
-        }
-
-        if (c->out_pos == c->out.len) {
-                if (c->out.cap > OUTPUT_KEEP_CAP)
-                        buf_done(&c->out);
-                else
-                        buf_clear(&c->out);
-                c->out_pos = 0;
-                c->sealed = 0;
-        } else if (c->out_pos > OUTPUT_KEEP_CAP && c->out_pos * 2 > c->out.len) {
-                buf_consume(&c->out, c->out_pos);
-                c->sealed = c->sealed > c->out_pos ? c->sealed - c->out_pos : 0;
-                c->out_pos = 0;
-        }
-
-        if (c->input_done && !c->head && c->out.len == 0) {
+        if (c->input_done && !c->head && c->out.buf.len == 0) {
                 conn_kill(c);
                 return;
         }
@@ -315,14 +282,14 @@ static int conn_stream_read(Conn *c, Pending *p) {
                         log_debug_errno(r, "Failed to read index %" PRIu64 ": %m", p->index);
                         break;
                 }
-                r = reply_msg(&c->out, rec.index, rec.term, rec.payload, rec.payload_len);
+                r = reply_msg(&c->out.buf, rec.index, rec.term, rec.payload, rec.payload_len);
                 log_record_done(&rec);
                 if (r < 0)
                         return r;
                 p->index++;
                 p->count--;
         }
-        r = reply_end(&c->out);
+        r = reply_end(&c->out.buf);
         return r < 0 ? r : 1;
 }
 
@@ -345,7 +312,7 @@ void conn_flush(Conn *c) {
                                 break;
                 } else if (!p->done)
                         break;
-                else if (buf_append(&c->out, p->reply.data, p->reply.len) < 0) {
+                else if (buf_append(&c->out.buf, p->reply.data, p->reply.len) < 0) {
                         conn_kill(c);
                         return;
                 }
@@ -405,7 +372,7 @@ static int conn_auth_line(Conn *c, char *line, size_t *len) {
                         return r;
                 }
                 /* What is queued so far (the CHALLENGE) went out in the clear; the rest is sealed. */
-                c->sealed = c->out.len;
+                peer_out_seal_from_here(&c->out);
                 log_debug("Peer %s authenticated as %s.", conn_peer(c, peer, sizeof(peer)), c->auth->name);
                 return 1;
         }

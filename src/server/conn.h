@@ -16,6 +16,7 @@
 #include <systemd/sd-event.h>
 
 #include "linereader.h"
+#include "peerstream.h"
 #include "protocol.h"
 #include "server-manager.h"
 #include "util.h"
@@ -49,8 +50,7 @@ struct Conn {
         sd_event_source *resume_source;
         uint32_t events;
         LineReader lr;
-        Buf out;
-        size_t out_pos;
+        PeerOut out;             /* sealed once auth is established */
         Pending *head, *tail;
         size_t n_pending;
         bool got_request;
@@ -75,7 +75,6 @@ struct Conn {
         bool token_ok;           /* AUTH with the client token accepted */
         bool sync_allowed;       /* only AUTH or HELLO-AUTH came before: SYNC may still open replication */
         PeerAuth *auth;          /* HELLO-AUTH handshake; sealed lines once established */
-        size_t sealed;           /* out is sealed up to here */
 };
 
 int conn_listen_start(Manager *m);

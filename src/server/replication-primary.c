@@ -23,26 +23,26 @@ int replica_start(Conn *c, char *line, size_t len) {
 
         r = repl_message_parse(line, len, m->config->max_message_bytes, &msg, &reason);
         if (r < 0 || msg.type != REPL_SYNC)
-                return reply_err(&c->out, ERRC_BADCMD, "%s", reason ?: "bad SYNC");
+                return reply_err(&c->out.buf, ERRC_BADCMD, "%s", reason ?: "bad SYNC");
 
         if (msg.term > m->term) {
                 uint64_t mine = m->term;
 
                 /* A backup knows a newer term: whatever we are, we are not its primary. */
                 (void) manager_observe_term(m, msg.term, msg.name);
-                return reply_err(&c->out, ERRC_STALE, "term %" PRIu64 " is newer than mine (%" PRIu64 ")",
+                return reply_err(&c->out.buf, ERRC_STALE, "term %" PRIu64 " is newer than mine (%" PRIu64 ")",
                                  msg.term, mine);
         }
         if (m->role != ROLE_PRIMARY)
-                return reply_err(&c->out, ERRC_NOPRIMARY, "not the primary");
+                return reply_err(&c->out.buf, ERRC_NOPRIMARY, "not the primary");
         if (msg.term < m->term)
-                return reply_err(&c->out, ERRC_STALE, "term %" PRIu64 " is older than mine (%" PRIu64 ")",
+                return reply_err(&c->out.buf, ERRC_STALE, "term %" PRIu64 " is older than mine (%" PRIu64 ")",
                                  msg.term, m->term);
         if (streq(msg.name, m->self->name) || !config_find_server(m->config, msg.name))
-                return reply_err(&c->out, ERRC_BADCMD, "unknown server '%s'", msg.name);
+                return reply_err(&c->out.buf, ERRC_BADCMD, "unknown server '%s'", msg.name);
         /* The cluster key is shared, but a link stays with the name it authenticated as. */
         if (c->auth && !streq(msg.name, c->auth->name))
-                return reply_err(&c->out, ERRC_AUTH, "authenticated as '%s', not '%s'", c->auth->name, msg.name);
+                return reply_err(&c->out.buf, ERRC_AUTH, "authenticated as '%s', not '%s'", c->auth->name, msg.name);
 
         /* A reconnecting backup replaces its old link. */
         for (Conn *o = m->replicas, *next; o; o = next) {
@@ -78,7 +78,7 @@ int replica_start(Conn *c, char *line, size_t len) {
                 .term = m->term,
                 .commit = m->commit_index,
         };
-        r = repl_message_format(&synced, &c->out);
+        r = repl_message_format(&synced, &c->out.buf);
         manager_update_status(m);
         return r;
 }
@@ -131,7 +131,7 @@ static int replica_send_commit(Conn *c) {
         };
 
         c->sent_commit = m->commit_index;
-        return repl_message_format(&msg, &c->out);
+        return repl_message_format(&msg, &c->out.buf);
 }
 
 void replica_pump(Conn *c) {
@@ -164,7 +164,7 @@ void replica_pump(Conn *c) {
                         .payload = rec.payload ?: "",
                         .payload_len = rec.payload_len,
                 };
-                r = repl_message_format(&e, &c->out);
+                r = repl_message_format(&e, &c->out.buf);
                 log_record_done(&rec);
                 if (r < 0) {
                         conn_kill(c);

@@ -158,7 +158,7 @@ static int request_hello(Conn *c, char *line, size_t len, bool first) {
         c->auth = calloc(1, sizeof(PeerAuth));
         if (!c->auth)
                 return -ENOMEM;
-        r = peerauth_on_hello(c->auth, &m->authkey, line, len, &c->out, &reason);
+        r = peerauth_on_hello(c->auth, &m->authkey, line, len, &c->out.buf, &reason);
         if (r == -EBADMSG) {
                 conn_log_auth(c, "Authentication failed for peer %s: %s; closing the connection.",
                               conn_peer(c, peer, sizeof(peer)), reason);
