@@ -83,7 +83,7 @@ int hb_conn_auth_line(HbConn *c, char *line, size_t *len) {
                 c->auth = calloc(1, sizeof(PeerAuth));
                 if (!c->auth)
                         return log_oom();
-                r = peerauth_on_hello(c->auth, &cluster_key, line, *len, &c->out, &reason);
+                r = peerauth_on_hello(c->auth, &cluster_key, line, *len, &c->out.buf, &reason);
                 if (r < 0) {
                         log_auth("Authentication failed for peer %s: %s; closing the connection.",
                                  hb_conn_peer(c, peer, sizeof(peer)), reason);
@@ -97,7 +97,7 @@ int hb_conn_auth_line(HbConn *c, char *line, size_t *len) {
                         return -EACCES;
                 }
                 /* The CHALLENGE goes out in the clear. */
-                c->sealed = c->out.len;
+                peer_out_seal_from_here(&c->out);
                 (void) hb_conn_flush(c);
                 return 1;
         }
@@ -109,7 +109,7 @@ int hb_conn_auth_line(HbConn *c, char *line, size_t *len) {
                                  hb_conn_peer(c, peer, sizeof(peer)), c->auth->name, reason);
                         return r;
                 }
-                c->sealed = c->out.len;
+                peer_out_seal_from_here(&c->out);
                 log_debug("Heartbeat peer %s authenticated as %s.", hb_conn_peer(c, peer, sizeof(peer)),
                           c->auth->name);
                 return 1;
@@ -122,26 +122,6 @@ int hb_conn_auth_line(HbConn *c, char *line, size_t *len) {
                 return r;
         }
         return 0;
-}
-
-int hb_conn_auth_seal(HbConn *c, size_t *ret_limit) {
-        int r;
-
-        if (!peerauth_established(c->auth)) {
-                *ret_limit = c->out.len;
-                return 0;
-        }
-        if (c->sealed < c->out.len) {
-                r = peerauth_seal(c->auth, &c->out, c->sealed, &c->sealed);
-                if (r < 0)
-                        return r;
-        }
-        *ret_limit = c->sealed;
-        return 0;
-}
-
-void hb_conn_auth_consumed(HbConn *c, size_t n) {
-        c->sealed = c->sealed > n ? c->sealed - n : 0;
 }
 
 void hb_conn_auth_free(HbConn *c) {

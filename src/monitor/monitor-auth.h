@@ -23,11 +23,6 @@ int monitor_auth_load(const Config *c);
  * handshake; 0: hand the (opened) line on; < 0: close the connection (logged,
  * rate-limited). */
 int hb_conn_auth_line(HbConn *c, char *line, size_t *len);
-/* Before writing: seal what was queued. Returns how many bytes of c->out may
- * be sent, or -ENOMEM. */
-int hb_conn_auth_seal(HbConn *c, size_t *ret_limit);
-/* c->out lost its first n bytes (written). */
-void hb_conn_auth_consumed(HbConn *c, size_t n);
 void hb_conn_auth_free(HbConn *c);
 /* "10.0.0.2:41234" or "the unix socket". */
 const char *hb_conn_peer(const HbConn *c, char *buf, size_t size);

@@ -85,7 +85,7 @@ static int hb_conn_identify(HbConn *c, const HbMessage *hb) {
         if (!p) {
                 log_warning("Heartbeat from unknown server '%s', rejecting.", hb->name);
                 (void) hb_message_format(&(HbMessage) { .type = HB_REJECT, .reason = "unknown-server" },
-                                         &c->out);
+                                         &c->out.buf);
                 (void) hb_conn_flush(c);
                 return -ENOENT;
         }
@@ -167,30 +167,14 @@ static int hb_conn_process_line(HbConn *c, char *line, size_t len) {
 }
 
 int hb_conn_flush(HbConn *c) {
-        size_t limit;
         int r;
 
-        /* An authenticated connection: only sealed lines go out. */
-        r = hb_conn_auth_seal(c, &limit);
+        /* An authenticated connection: only sealed lines go out. After a write error
+         * nothing is queued; the read side reports the error and closes. */
+        r = peer_out_write(&c->out, c->fd, c->auth, NULL);
         if (r < 0)
                 return r;
-        while (limit > 0) {
-                ssize_t n = send(c->fd, c->out.data, limit, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        /* The read side reports the error and closes. */
-                        buf_clear(&c->out);
-                        c->sealed = 0;
-                        return negative_errno();
-                }
-                buf_consume(&c->out, (size_t) n);
-                hb_conn_auth_consumed(c, (size_t) n);
-                limit -= (size_t) n;
-        }
-        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out.len > 0 ? EPOLLOUT : 0));
+        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out.buf.len > 0 ? EPOLLOUT : 0));
 }
 
 static int hb_conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -259,7 +243,7 @@ void hb_conn_free(HbConn *c) {
         safe_close(c->fd);
         safe_close(c->pidfd);
         line_reader_done(&c->reader);
-        buf_done(&c->out);
+        peer_out_done(&c->out);
         free(c);
 }
 
@@ -484,7 +468,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (!c->peer && now >= c->accepted + HB_IDENTIFY_USEC) {
                         log_debug("Closing a heartbeat connection that never sent a HEARTBEAT.");
                         hb_conn_free(c);
-                } else if (c->out.len > HB_OUTPUT_MAX) {
+                } else if (peer_out_pending(&c->out) > HB_OUTPUT_MAX) {
                         /* The next one may be freed too if it was c's peer's old connection: restart. */
                         hb_conn_close(c, "it does not read what the monitor sends");
                         next = m->hb_conns;

@@ -20,6 +20,7 @@
 #include "monitor-bus.h"
 #include "monitor-fds.h"
 #include "peerauth.h"
+#include "peerstream.h"
 #include "util.h"
 
 typedef struct Manager Manager;
@@ -45,14 +46,13 @@ struct HbConn {
         int fd;
         sd_event_source *io;
         LineReader reader;
-        Buf out;
+        PeerOut out;            /* sealed once auth is established */
         Peer *peer;             /* NULL until the first HEARTBEAT names the server */
         bool is_unix;
         pid_t ucred_pid;        /* unix peers: SO_PEERCRED, else 0 */
         int pidfd;              /* pidfd of ucred_pid, -1 when none */
         usec_t accepted;        /* an unidentified connection is closed after HB_IDENTIFY_USEC */
         PeerAuth *auth;         /* HELLO-AUTH handshake, then sealed lines (monitor-auth.c) */
-        size_t sealed;          /* out is sealed up to here */
 };
 
 /* One configured server. */

@@ -20,10 +20,10 @@ int peer_send(Peer *p, const HbMessage *msg) {
 
         if (!c)
                 return -ENOTCONN;
-        if (c->out.len > HB_OUTPUT_MAX)
+        if (peer_out_pending(&c->out) > HB_OUTPUT_MAX)
                 /* It does not read: the tick closes it, not from under our callers. */
                 return -ENOBUFS;
-        r = hb_message_format(msg, &c->out);
+        r = hb_message_format(msg, &c->out.buf);
         if (r < 0)
                 return log_warning_errno(r, "Failed to format %s for %s: %m", hb_type_to_string(msg->type),
                                          p->config->name);
