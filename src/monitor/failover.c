@@ -75,9 +75,11 @@ static void failover_arm(Manager *m, usec_t when) {
         int r;
 
         f->deadline = when;
-        if (!f->timer)
+        if (!f->timer) {
                 r = sd_event_add_time(m->event, &f->timer, CLOCK_MONOTONIC, when, 1, failover_on_timer, m);
-        else {
+                if (r >= 0)
+                        r = sd_event_source_set_priority(f->timer, SD_EVENT_PRIORITY_IMPORTANT / 2);
+        } else {
                 r = sd_event_source_set_time(f->timer, when);
                 if (r >= 0)
                         r = sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
@@ -119,8 +121,11 @@ static void fence_watch_pidfd(Manager *m, Peer *p) {
                 return;
         }
         r = sd_event_add_io(m->event, &f->pidfd_source, f->old_pidfd, EPOLLIN, failover_on_pidfd, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(f->pidfd_source, SD_EVENT_PRIORITY_IMPORTANT / 2);
         if (r < 0) {
                 log_warning_errno(r, "Failed to watch the pidfd of %s, fencing by lease: %m", p->config->name);
+                f->pidfd_source = sd_event_source_disable_unref(f->pidfd_source);
                 f->old_pidfd = safe_close(f->old_pidfd);
         }
 }

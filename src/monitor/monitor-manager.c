@@ -323,6 +323,9 @@ static int hb_conn_new(Manager *m, int fd) {
         }
 
         r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN, hb_conn_on_io, c);
+        /* Heartbeats (and the LEASEs they earn) go before the client API. */
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_IMPORTANT);
         if (r < 0)
                 goto fail;
 
@@ -614,6 +617,9 @@ int manager_start(Manager *m) {
 
                 r = sd_event_add_io(m->event, &m->listen_sources[m->n_listen_sources], fd, EPOLLIN,
                                     manager_on_listen, m);
+                if (r >= 0 && i < m->fds.n_heartbeat)
+                        r = sd_event_source_set_priority(m->listen_sources[m->n_listen_sources],
+                                                         SD_EVENT_PRIORITY_IMPORTANT);
                 if (r < 0)
                         return log_error_errno(r, "Failed to watch a listening socket: %m");
                 m->n_listen_sources++;
@@ -622,6 +628,10 @@ int manager_start(Manager *m) {
         m->tick_expected = now_usec() + TICK_USEC;
         r = sd_event_add_time(m->event, &m->tick, CLOCK_MONOTONIC, m->tick_expected, USEC_PER_MSEC,
                               manager_on_tick, m);
+        /* After pending heartbeats (a server is not declared down with its heartbeat unread),
+         * before the client API. */
+        if (r >= 0)
+                r = sd_event_source_set_priority(m->tick, SD_EVENT_PRIORITY_IMPORTANT / 2);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the health timer: %m");
         (void) sd_event_source_set_enabled(m->tick, SD_EVENT_ON);

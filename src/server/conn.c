@@ -27,7 +27,7 @@
 #define ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
 
 static void conn_update_events(Conn *c);
-static void conn_process(Conn *c);
+static bool conn_process(Conn *c);
 
 static Pending *pending_free(Pending *p) {
         if (!p)
@@ -386,7 +386,11 @@ static int conn_auth_line(Conn *c, char *line, size_t *len) {
         return 0;
 }
 
-static void conn_process(Conn *c) {
+/* Handle the complete lines read so far, at most CONN_LINES_PER_WAKEUP of them: one
+ * busy connection must not hold the event loop (heartbeats wait behind a dispatch).
+ * Returns true when it stopped at that limit; a defer source continues then. */
+static bool conn_process(Conn *c) {
+        unsigned n = 0;
         int r;
 
         while (!c->dead) {
@@ -396,7 +400,11 @@ static void conn_process(Conn *c) {
                 if (conn_input_blocked(c)) {
                         /* conn_update_events() resumes us once the client catches up. */
                         c->input_blocked = true;
-                        return;
+                        return false;
+                }
+                if (n++ >= CONN_LINES_PER_WAKEUP && line_reader_pending(&c->lr) > 0) {
+                        conn_schedule_resume(c);
+                        return true;
                 }
 
                 r = line_reader_next(&c->lr, &line, &len);
@@ -413,7 +421,7 @@ static void conn_process(Conn *c) {
                                 log_warning("Replica %s sent an over-long line, dropping the link.",
                                             c->replica_name);
                                 conn_kill(c);
-                                return;
+                                return false;
                         }
                         b = conn_reply_buf(c);
                         r = b ? reply_err(b, ERRC_TOOLONG, "line longer than %zu bytes", c->lr.max_line)
@@ -427,18 +435,21 @@ static void conn_process(Conn *c) {
                 if (r < 0) {
                         log_debug_errno(r, "Closing connection: %m");
                         conn_kill(c);
-                        return;
+                        return false;
                 }
         }
+        return false;
 }
 
 static void conn_read(Conn *c) {
+        bool more;
         int r;
 
-        conn_process(c);
+        /* Lines left from the last wakeup first; at the limit the defer source goes on (no read now). */
+        more = conn_process(c);
         if (c->dead)
                 return;
-        if (!conn_input_blocked(c) && !c->eof) {
+        if (!more && !conn_input_blocked(c) && !c->eof) {
                 r = line_reader_fill(&c->lr, c->fd);
                 if (r == 0 && c->is_replica) {
                         conn_kill(c);

@@ -310,6 +310,10 @@ int monitor_link_start(MonitorLink *l) {
                                        monitor_on_heartbeat, l);
         if (r < 0)
                 return r;
+        /* Heartbeats and LEASEs go before any client work (server-manager.h). */
+        r = sd_event_source_set_priority(l->heartbeat_timer, PRIORITY_MONITOR);
+        if (r < 0)
+                return r;
         r = sd_event_source_set_enabled(l->heartbeat_timer, SD_EVENT_ON);
         if (r < 0)
                 return r;
@@ -336,6 +340,7 @@ int monitor_link_new(Manager *m, MonitorLink **ret) {
                 return -ENOMEM;
         l->manager = m;
         peer_link_init(&l->link, m->event, &monitor_link_ops, l);
+        peer_link_set_priority(&l->link, PRIORITY_MONITOR);
 
         if (c->monitor_socket && c->monitor_socket[0]) {
                 r = sockaddr_parse(c->monitor_socket, false, &l->unix_addr);

@@ -21,6 +21,14 @@ void peer_link_init(PeerLink *p, sd_event *event, const PeerLinkOps *ops, void *
         };
 }
 
+void peer_link_set_priority(PeerLink *p, int64_t priority) {
+        p->priority = priority;
+        if (p->io)
+                (void) sd_event_source_set_priority(p->io, priority);
+        if (p->retry_timer)
+                (void) sd_event_source_set_priority(p->retry_timer, priority);
+}
+
 void peer_link_close(PeerLink *p) {
         p->io = sd_event_source_disable_unref(p->io);
         p->fd = safe_close(p->fd);
@@ -100,6 +108,8 @@ int peer_link_watch(PeerLink *p, int fd) {
 
         p->fd = fd;
         r = sd_event_add_io(p->event, &p->io, p->fd, EPOLLOUT, peer_link_on_io, p);
+        if (r >= 0)
+                r = sd_event_source_set_priority(p->io, p->priority);
         if (r < 0)
                 return r;
         p->connecting = true;
@@ -117,9 +127,12 @@ int peer_link_schedule_retry(PeerLink *p) {
         int r;
 
         p->backoff = backoff_next(p->backoff);
-        if (!p->retry_timer)
+        if (!p->retry_timer) {
                 r = sd_event_add_time_relative(p->event, &p->retry_timer, CLOCK_MONOTONIC, p->backoff,
                                                TIMER_ACCURACY_USEC, peer_link_on_retry, p);
+                if (r >= 0)
+                        r = sd_event_source_set_priority(p->retry_timer, p->priority);
+        }
         else
                 r = sd_event_source_set_time_relative(p->retry_timer, p->backoff);
         if (r < 0)

@@ -40,6 +40,7 @@ typedef struct PeerLink {
         sd_event *event;
         const PeerLinkOps *ops;
         void *userdata;
+        int64_t priority;       /* of the connection's and the retry timer's event sources */
 
         int fd;
         bool connecting;
@@ -55,6 +56,8 @@ typedef struct PeerLink {
 } PeerLink;
 
 void peer_link_init(PeerLink *p, sd_event *event, const PeerLinkOps *ops, void *userdata);
+/* Event priority of the link's sources (sd_event_source_set_priority(); lower runs first). */
+void peer_link_set_priority(PeerLink *p, int64_t priority);
 /* Drop the connection: its watch, fd, queued output and session keys. */
 void peer_link_close(PeerLink *p);
 /* Close and free all (the retry timer and the reader too). */

@@ -468,6 +468,7 @@ int backup_link_new(Manager *m, const char *primary, const char *address, uint64
                 .address = strdup(address),
         };
         peer_link_init(&l->link, m->event, &link_ops, l);
+        peer_link_set_priority(&l->link, PRIORITY_REPLICATION);
         if (!l->primary || !l->address) {
                 backup_link_free(l);
                 return -ENOMEM;

@@ -138,12 +138,16 @@ void replica_pump(Conn *c) {
         Manager *m = c->manager;
         uint64_t limit = manager_durable_index(m);
         bool sent_entry = false;
+        size_t start;
         int r;
 
         if (c->dead || !c->is_replica)
                 return;
 
-        while (c->next_index <= limit && conn_output_size(c) < REPLICA_OUTPUT_HIGH) {
+        /* One call queues at most REPLICA_PUMP_BYTES: a catching-up backup does not hold the loop. */
+        start = c->out.buf.len;
+        while (c->next_index <= limit && conn_output_size(c) < REPLICA_OUTPUT_HIGH &&
+               c->out.buf.len - start < REPLICA_PUMP_BYTES) {
                 LogRecord rec = {};
                 ReplMessage e;
 

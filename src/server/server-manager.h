@@ -43,6 +43,17 @@ typedef struct BackupLink BackupLink;
 /* A reserve connection must become a replication link, and a HELLO-AUTH handshake
  * must finish, within this. */
 #define CONN_HANDSHAKE_USEC (1 * USEC_PER_SEC)
+/* Event priorities (lower runs first): the monitor link (heartbeat timer, its
+ * connection and so the LEASEs) before everything; the group-commit timer and
+ * the replication links before client connections; client connections at 0.
+ * One client wakeup is bounded (CONN_LINES_PER_WAKEUP, REPLICA_PUMP_BYTES), so
+ * a due heartbeat waits at most for one such dispatch. */
+#define PRIORITY_MONITOR SD_EVENT_PRIORITY_IMPORTANT
+#define PRIORITY_REPLICATION (SD_EVENT_PRIORITY_IMPORTANT / 2)
+/* Request lines handled per connection per wakeup; the rest continue from a defer source. */
+#define CONN_LINES_PER_WAKEUP 64U
+/* Output one replica_pump() call queues at most before it yields to other events. */
+#define REPLICA_PUMP_BYTES (256U * 1024U)
 /* Timer accuracy for every timer of the server. */
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
 
