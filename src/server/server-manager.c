@@ -264,17 +264,23 @@ static void manager_flush(Manager *m) {
         (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(m->flush_timer, SD_EVENT_OFF);
 
+        /* The pumps below send new entries and COMMIT lines: no second flush for them. */
+        m->flushing = true;
+
+        /* Stream the new entries before our own sync, so that the backups' syncs run while
+         * ours does. Only what is durable here and acked counts for the commit index. */
+        replicas_pump_all(m);
+
         if (m->n_unflushed > 0 && m->config->fsync == FSYNC_ALWAYS) {
                 r = msglog_sync(m->log);
                 if (r < 0) {
+                        m->flushing = false;
                         manager_fail(m, r, "sync the message log");
                         return;
                 }
         }
         m->n_unflushed = 0;
 
-        /* The pump below sends new entries and COMMIT lines: no second flush for them. */
-        m->flushing = true;
         manager_update_commit(m);
         replicas_pump_all(m);
         m->flushing = false;
