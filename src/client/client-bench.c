@@ -3,8 +3,9 @@
  * client-bench — `fusion-client bench`: N non-blocking connections to the
  * primary in one poll() loop, each keeping up to K PUTs outstanding, with
  * throughput and latency percentiles; and --continuous, one PUT at a time
- * with retries, reporting the largest gap between consecutive OKs (the
- * failover time a client sees). Both send AUTH <token> first when the
+ * with retries, reporting the largest gap between consecutive OKs and the
+ * largest gap after which the OKs came from another server (the failover
+ * time a client sees). Both send AUTH <token> first when the
  * configuration has a client token.
  */
 #include <assert.h>
@@ -219,8 +220,9 @@ static int bench_loop(Client *c, Bench *b) {
 
 static int bench_continuous(Client *c, const BenchOptions *o) {
         usec_t start = now_usec(), end = start + o->duration_ms * USEC_PER_MSEC, last_ok = 0, max_gap = 0;
-        usec_t max_gap_at = 0;
-        uint64_t oks = 0, failed = 0;
+        usec_t max_gap_at = 0, fo_gap = 0, fo_gap_at = 0;
+        uint64_t oks = 0, failed = 0, failovers = 0;
+        char last_server[SOCKADDR_STRLEN] = "";
         _cleanup_(freep) char *payload = malloc(o->size + 1);
         MsgidGen g;
 
@@ -251,16 +253,34 @@ static int bench_continuous(Client *c, const BenchOptions *o) {
                         max_gap = t - last_ok;
                         max_gap_at = now_realtime_usec();
                 }
+                /* The OK came from another server than the last one: this gap holds a failover. */
+                if (c->server) {
+                        if (last_server[0] && strcmp(last_server, c->server->address) != 0) {
+                                failovers++;
+                                if (t - last_ok >= fo_gap) {
+                                        fo_gap = t - last_ok;
+                                        fo_gap_at = now_realtime_usec();
+                                }
+                        }
+                        snprintf(last_server, sizeof(last_server), "%s", c->server->address);
+                }
                 last_ok = t;
                 oks++;
         }
 
-        char ts[32] = "-";
+        char ts[32] = "-", fo_ts[32] = "-", fo_ms[32] = "-";
         if (max_gap_at > 0)
                 (void) format_iso8601_ms(ts, sizeof(ts), max_gap_at);
+        if (failovers > 0) {
+                (void) format_iso8601_ms(fo_ts, sizeof(fo_ts), fo_gap_at);
+                (void) snprintf(fo_ms, sizeof(fo_ms), "%.3f", (double) fo_gap / USEC_PER_MSEC);
+        }
+        /* failover_gap_ms: the largest gap after which the OKs came from another server
+         * ("-" when they all came from one); failovers: how many such switches. */
         printf("bench continuous size=%zu msgs=%" PRIu64 " failed=%" PRIu64 " duration_ms=%" PRIu64
-               " max_gap_ms=%.3f max_gap_end=%s\n",
-               o->size, oks, failed, (now_usec() - start) / USEC_PER_MSEC, (double) max_gap / USEC_PER_MSEC, ts);
+               " max_gap_ms=%.3f max_gap_end=%s failovers=%" PRIu64 " failover_gap_ms=%s failover_gap_end=%s\n",
+               o->size, oks, failed, (now_usec() - start) / USEC_PER_MSEC, (double) max_gap / USEC_PER_MSEC, ts,
+               failovers, fo_ms, fo_ts);
         fflush(stdout);
         return oks > 0 && failed == 0 ? 0 : EXIT_REQUEST_FAILED;
 }
