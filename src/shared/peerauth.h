@@ -31,7 +31,7 @@
 #define PEERAUTH_KEY_FILE_MAX 4096
 #define PEERAUTH_NONCE_BYTES 32
 #define PEERAUTH_MAC_BYTES 32       /* handshake MACs */
-#define PEERAUTH_TAG_BYTES 16       /* per-line tags (truncated HMAC) */
+#define PEERAUTH_TAG_BYTES 16       /* per-line tags (keyed BLAKE2b, 16-byte output) */
 /* " #" + 16 hex digits of seq + 32 hex digits of tag, added to every sealed line. */
 #define PEERAUTH_LINE_OVERHEAD (2 + 16 + 2 * PEERAUTH_TAG_BYTES)
 /* The longest handshake line (HELLO-AUTH with a 32-character name). */

@@ -43,6 +43,11 @@ def hmac512_256(key, data):
     return hmac.new(key, data, hashlib.sha512).digest()[:32]
 
 
+def line_tag(key, data):
+    # a sealed line's tag: keyed BLAKE2b with a 16-byte output (doc/protocol.md)
+    return hashlib.blake2b(data, key=key, digest_size=TAG_BYTES).digest()
+
+
 def hs_mac(key, label, nc, ns, name):
     return hmac512_256(key, label + b"\0" + nc + ns + bytes([len(name)]) + name)
 
@@ -107,7 +112,7 @@ class AuthPeer:
     def seal(self, line, seq=None, tamper=False):
         seq = self.send_seq if seq is None else seq
         hdr = b"c" + seq.to_bytes(8, "big") + len(line).to_bytes(8, "big")
-        tag = bytearray(hmac512_256(self.k_send, hdr + line)[:TAG_BYTES])
+        tag = bytearray(line_tag(self.k_send, hdr + line))
         if tamper:
             tag[0] ^= 1
         self.send_seq = max(self.send_seq, seq + 1)
@@ -120,7 +125,7 @@ class AuthPeer:
         seq = int(suffix[2:18], 16)
         hdr = b"s" + seq.to_bytes(8, "big") + len(body).to_bytes(8, "big")
         assert seq == self.recv_seq, (seq, self.recv_seq)
-        assert hmac.compare_digest(bytes.fromhex(suffix[18:].decode()), hmac512_256(self.k_recv, hdr + body)[:TAG_BYTES])
+        assert hmac.compare_digest(bytes.fromhex(suffix[18:].decode()), line_tag(self.k_recv, hdr + body))
         self.recv_seq += 1
         return body.decode()
 

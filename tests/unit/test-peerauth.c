@@ -2,10 +2,14 @@
 /*
  * test-peerauth — the cluster key file, the mutual handshake (right and wrong
  * keys both ways), sealed lines (tampered, replayed, reordered, truncated,
- * oversized, cross-direction), the client token and the rate limiter.
+ * oversized, cross-direction), the tag's keyed BLAKE2b format, the client token
+ * and the rate limiter.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -222,6 +226,58 @@ TEST(handshake_ok_and_lines) {
         /* a line reflected back to its sender is refused (other direction key) */
         seal(&c, "PING\n", &wire);
         ASSERT_EQ_INT(open_line(&c, &wire, &line, &reason), -EACCES);
+        free(line);
+
+        buf_done(&wire);
+        peerauth_done(&c);
+        peerauth_done(&s);
+}
+
+/* The tag is keyed BLAKE2b with a 16-byte output over dir | seq | len | line (doc/protocol.md),
+ * computed here independently of peerauth.c. */
+static void expect_tag(const PeerAuth *sender, char dir, uint64_t seq, const char *content, const char *sealed) {
+        uint8_t hdr[17], tag[PEERAUTH_TAG_BYTES];
+        size_t len = strlen(content);
+        char hex[2 * PEERAUTH_TAG_BYTES + 1], want[512];
+        crypto_generichash_state st;
+
+        hdr[0] = (uint8_t) dir;
+        for (unsigned i = 0; i < 8; i++) {
+                hdr[1 + i] = (uint8_t) (seq >> (56 - 8 * i));
+                hdr[9 + i] = (uint8_t) ((uint64_t) len >> (56 - 8 * i));
+        }
+        ASSERT_OK(crypto_generichash_init(&st, sender->send_key, PEERAUTH_KEY_BYTES, sizeof(tag)));
+        ASSERT_OK(crypto_generichash_update(&st, hdr, sizeof(hdr)));
+        ASSERT_OK(crypto_generichash_update(&st, (const unsigned char *) content, len));
+        ASSERT_OK(crypto_generichash_final(&st, tag, sizeof(tag)));
+        sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
+        snprintf(want, sizeof(want), "%s #%016" PRIx64 "%s", content, seq, hex);
+        ASSERT_STREQ(sealed, want);
+}
+
+TEST(tag_is_keyed_blake2b) {
+        PeerAuthKey ka;
+        PeerAuth c, s;
+        Buf wire = {};
+        char *line;
+        size_t len;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+
+        seal(&c, "HEARTBEAT name=backup seq=1\n", &wire);
+        seal(&c, "\n", &wire);
+        line = take_line(&wire, &len);
+        expect_tag(&c, 'c', 0, "HEARTBEAT name=backup seq=1", line);
+        free(line);
+        line = take_line(&wire, &len);
+        expect_tag(&c, 'c', 1, "", line);
+        free(line);
+
+        seal(&s, "ENTRY 7 2 6 id-7 payload\n", &wire);
+        line = take_line(&wire, &len);
+        expect_tag(&s, 's', 0, "ENTRY 7 2 6 id-7 payload", line);
         free(line);
 
         buf_done(&wire);
@@ -624,6 +680,7 @@ int main(void) {
         RUN(key_material);
         RUN(key_file);
         RUN(handshake_ok_and_lines);
+        RUN(tag_is_keyed_blake2b);
         RUN(wrong_key_both_ways);
         RUN(forged_proof);
         RUN(tampered_replayed_reordered_truncated);
