@@ -307,11 +307,12 @@ static void link_on_read_done(void *userdata) {
         int r;
 
         l->appended = l->ack_due = false;
-        /* Group commit: one sync for everything this read brought. */
-        if (appended && m->config->fsync == FSYNC_ALWAYS) {
-                r = msglog_sync(m->log);
+        /* Group commit: one write (and with fsync=always one sync) for everything this read
+         * brought; the ACK below reports manager_durable_index(). */
+        if (appended) {
+                r = m->config->fsync == FSYNC_ALWAYS ? msglog_sync(m->log) : msglog_flush(m->log);
                 if (r < 0) {
-                        manager_fail(m, r, "sync the message log");
+                        manager_fail(m, r, "write the message log");
                         return;
                 }
         }

@@ -82,7 +82,8 @@ size_t manager_replicas_in_sync(const Manager *m) {
 uint64_t manager_durable_index(const Manager *m) {
         if (m->config->fsync == FSYNC_ALWAYS)
                 return msglog_synced_index(m->log);
-        return msglog_last_index(m->log);
+        /* batch and never: in the file, so a crash of the process loses nothing acked */
+        return msglog_written_index(m->log);
 }
 
 /* Waiting writes */
@@ -271,11 +272,12 @@ static void manager_flush(Manager *m) {
          * ours does. Only what is durable here and acked counts for the commit index. */
         replicas_pump_all(m);
 
-        if (m->n_unflushed > 0 && m->config->fsync == FSYNC_ALWAYS) {
-                r = msglog_sync(m->log);
+        if (m->n_unflushed > 0) {
+                /* One write for the whole batch; with fsync=always one fdatasync too. */
+                r = m->config->fsync == FSYNC_ALWAYS ? msglog_sync(m->log) : msglog_flush(m->log);
                 if (r < 0) {
                         m->flushing = false;
-                        manager_fail(m, r, "sync the message log");
+                        manager_fail(m, r, "write the message log");
                         return;
                 }
         }

@@ -4,9 +4,11 @@
  * doc/storage.md). The file is the truth; in memory we keep, per index, the
  * record's offset, term, flags and msgid (in one string arena), the term
  * segments, and an open-addressing msgid -> index table (linear probing,
- * backward-shift deletion). Appends are one pwritev() at the end of the file;
- * a write that fails half-way is cut off again, so a live process never
- * leaves a torn record behind.
+ * backward-shift deletion). Appends go to a write buffer that msglog_flush()
+ * writes with one pwrite() at the end of the file (a record over
+ * WBUF_DIRECT_MIN bytes is written on its own); a write that fails half-way
+ * is cut off again, so a live process never leaves a torn record behind.
+ * Reads of records still in the buffer are served from it.
  */
 
 #include <assert.h>
@@ -35,6 +37,8 @@
 #define REC_MAGIC "FUSR"
 #define MSGLOG_PAYLOAD_MAX (64u * 1024u * 1024u)
 #define MSGLOG_KNOWN_FLAGS MSGLOG_FLAG_TERM_START
+#define WBUF_MAX (256u * 1024u)              /* flush before the buffer would grow past this */
+#define WBUF_DIRECT_MIN (64u * 1024u)        /* records this large bypass the buffer */
 
 typedef struct Entry {
         uint64_t offset;        /* of the record header in the file */
@@ -48,9 +52,16 @@ typedef struct Entry {
 struct MsgLog {
         int fd;
         char *path;
-        uint64_t size;          /* file size == where the next record goes */
+        uint64_t size;          /* logical size == where the next record goes */
         uint64_t synced;        /* highest index known durable */
-        int error;              /* sticky: after a failed fdatasync or a failed rollback */
+        int error;              /* sticky: after a failed write, fdatasync or rollback */
+
+        /* Records appended but not yet written: the bytes for file offsets
+         * [written_off, size); written_off + wbuf_len == size. */
+        uint8_t *wbuf;
+        size_t wbuf_len, wbuf_alloc;
+        uint64_t written_off;   /* the file's size: everything before is written */
+        uint64_t written;       /* highest index written to the file */
 
         Entry *entries;         /* entries[i] is record i + 1 */
         size_t n_entries, n_entries_alloc;
@@ -338,8 +349,12 @@ _printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
 MsgLog *msglog_free(MsgLog *l) {
         if (!l)
                 return NULL;
+        /* Best effort: buffered records were never acknowledged, but keep what we can. */
+        if (l->fd >= 0)
+                (void) msglog_flush(l);
         safe_close(l->fd);
         free(l->path);
+        free(l->wbuf);
         free(l->entries);
         free(l->msgids);
         free(l->slots);
@@ -548,7 +563,8 @@ int msglog_open(const char *dir, MsgLog **ret, MsgLogOpenInfo *ret_info, char **
         if (r < 0)
                 return r;
 
-        l->synced = l->n_entries;
+        l->synced = l->written = l->n_entries;
+        l->written_off = l->size;
         info.records = l->n_entries;
         if (ret_info)
                 *ret_info = info;
@@ -577,6 +593,10 @@ uint64_t msglog_synced_index(const MsgLog *l) {
         return l->synced;
 }
 
+uint64_t msglog_written_index(const MsgLog *l) {
+        return l->written;
+}
+
 size_t msglog_segments(const MsgLog *l, const LogSegment **ret) {
         *ret = l->segments;
         return l->n_segments;
@@ -596,9 +616,9 @@ int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint
         return 1;
 }
 
-/* Write the whole record at the end; on any failure cut the file back. */
+/* Write the bytes at the file's end (written_off); on any failure cut the file back. */
 static int write_record(MsgLog *l, struct iovec *iov, int n, size_t total) {
-        uint64_t off = l->size;
+        uint64_t off = l->written_off;
         int r = 0;
 
         while (total > 0) {
@@ -621,7 +641,7 @@ static int write_record(MsgLog *l, struct iovec *iov, int n, size_t total) {
                         iov->iov_len -= (size_t) k;
                 }
         }
-        if (r < 0 && off > l->size && ftruncate(l->fd, (off_t) l->size) < 0)
+        if (r < 0 && off > l->written_off && ftruncate(l->fd, (off_t) l->written_off) < 0)
                 l->error = negative_errno();   /* a torn record stays: refuse further writes */
         return r;
 }
@@ -631,6 +651,8 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
         uint8_t hdr[REC_HEADER_SIZE];
         struct iovec iov[3];
         uint32_t crc, hash = 0;
+        size_t rec_len;
+        uint8_t *p;
         int n = 0, r;
 
         assert(l);
@@ -660,23 +682,77 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
         crc = crc32c(crc, payload, payload_len);
         rec_header_set_crc(hdr, crc);
 
-        iov[n++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
-        if (msgid_len > 0)
-                iov[n++] = (struct iovec){ .iov_base = (void *) msgid, .iov_len = msgid_len };
-        if (payload_len > 0)
-                iov[n++] = (struct iovec){ .iov_base = (void *) payload, .iov_len = payload_len };
-        r = write_record(l, iov, n, sizeof(hdr) + msgid_len + payload_len);
+        rec_len = sizeof(hdr) + msgid_len + payload_len;
+        if (rec_len >= WBUF_DIRECT_MIN || l->wbuf_len + rec_len > WBUF_MAX) {
+                r = msglog_flush(l);
+                if (r < 0)
+                        return r;
+        }
+        if (rec_len >= WBUF_DIRECT_MIN) {
+                /* Large: straight to the file (the buffer is empty now). */
+                iov[n++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+                if (msgid_len > 0)
+                        iov[n++] = (struct iovec){ .iov_base = (void *) msgid, .iov_len = msgid_len };
+                if (payload_len > 0)
+                        iov[n++] = (struct iovec){ .iov_base = (void *) payload, .iov_len = payload_len };
+                r = write_record(l, iov, n, rec_len);
+                if (r < 0)
+                        return r;
+                add_entry(l, l->size, term, flags, msgid, msgid_len, hash);
+                l->size += rec_len;
+                l->written_off = l->size;
+                l->written = l->n_entries;
+                return 0;
+        }
+
+        r = grow((void **) &l->wbuf, &l->wbuf_alloc, l->wbuf_len + rec_len, 1);
         if (r < 0)
                 return r;
+        p = l->wbuf + l->wbuf_len;
+        memcpy(p, hdr, sizeof(hdr));
+        if (msgid_len > 0)
+                memcpy(p + sizeof(hdr), msgid, msgid_len);
+        if (payload_len > 0)
+                memcpy(p + sizeof(hdr) + msgid_len, payload, payload_len);
+        l->wbuf_len += rec_len;
 
         add_entry(l, l->size, term, flags, msgid, msgid_len, hash);
-        l->size += sizeof(hdr) + msgid_len + payload_len;
+        l->size += rec_len;
+        return 0;
+}
+
+int msglog_flush(MsgLog *l) {
+        struct iovec iov;
+        int r;
+
+        assert(l);
+
+        if (l->error < 0)
+                return l->error;
+        if (l->wbuf_len == 0)
+                return 0;
+        assert(l->written_off + l->wbuf_len == l->size);
+
+        iov = (struct iovec){ .iov_base = l->wbuf, .iov_len = l->wbuf_len };
+        r = write_record(l, &iov, 1, l->wbuf_len);
+        if (r < 0) {
+                /* The buffered records are in memory only and may have been streamed or
+                 * answered from: refuse everything from here on. */
+                l->error = r;
+                return r;
+        }
+        l->written_off = l->size;
+        l->wbuf_len = 0;
+        l->written = l->n_entries;
         return 0;
 }
 
 int msglog_sync(MsgLog *l) {
-        if (l->error < 0)
-                return l->error;
+        int r;
+
+        r = msglog_flush(l);
+        if (r < 0)
+                return r;
         if (l->synced >= l->n_entries)
                 return 0;
         if (fdatasync(l->fd) < 0) {
@@ -726,13 +802,23 @@ int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
                 { .iov_base = msgid, .iov_len = e->msgid_len },
                 { .iov_base = payload, .iov_len = payload_len },
         };
-        do
-                k = preadv(l->fd, iov, 3, (off_t) e->offset);
-        while (k < 0 && errno == EINTR);
-        if (k < 0)
-                return negative_errno();
-        if ((uint64_t) k != len)
-                return -EBADMSG;
+        if (e->offset >= l->written_off) {
+                /* Still in the write buffer (a record never straddles its start). */
+                const uint8_t *p = l->wbuf + (e->offset - l->written_off);
+
+                assert(end - l->written_off <= l->wbuf_len);
+                memcpy(hdr, p, sizeof(hdr));
+                memcpy(msgid, p + sizeof(hdr), e->msgid_len);
+                memcpy(payload, p + sizeof(hdr) + e->msgid_len, payload_len);
+        } else {
+                do
+                        k = preadv(l->fd, iov, 3, (off_t) e->offset);
+                while (k < 0 && errno == EINTR);
+                if (k < 0)
+                        return negative_errno();
+                if ((uint64_t) k != len)
+                        return -EBADMSG;
+        }
 
         rec_header_decode(hdr, &h);
         if (memcmp(h.magic, REC_MAGIC, 4) != 0 || h.index != index || h.term != e->term ||
@@ -752,6 +838,7 @@ int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
 
 int msglog_truncate_after(MsgLog *l, uint64_t index) {
         uint64_t new_size;
+        int r;
 
         assert(l);
 
@@ -759,12 +846,17 @@ int msglog_truncate_after(MsgLog *l, uint64_t index) {
                 return l->error;
         if (index >= l->n_entries)
                 return 0;
+        /* Rare (a new term's conflicting suffix): write out the buffer, then cut the file. */
+        r = msglog_flush(l);
+        if (r < 0)
+                return r;
         new_size = l->entries[index].offset;
         if (ftruncate(l->fd, (off_t) new_size) < 0)
                 return negative_errno();
 
         /* The file is shorter now: forget the removed records whatever happens next. */
-        l->size = new_size;
+        l->size = l->written_off = new_size;
+        l->written = MIN(l->written, index);
         while (l->n_entries > index) {
                 const Entry *e = &l->entries[l->n_entries - 1];
                 if (e->msgid_len > 0)

@@ -60,13 +60,20 @@ uint64_t msglog_last_term(const MsgLog *l);       /* 0 for an empty log */
 int msglog_term_at(const MsgLog *l, uint64_t index, uint64_t *ret_term);
 
 /* Append record index = last_index + 1 (else -EINVAL). msgid may be NULL.
- * Not durable until msglog_sync(). A msgid already present gives -EEXIST. */
+ * A msgid already present gives -EEXIST. The record may only be buffered in
+ * memory (msglog_read() sees it): it is in the file after msglog_flush() and
+ * durable after msglog_sync(). An append that has to flush first can fail
+ * with that write's error, which, like any failed flush, is sticky. */
 int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const char *msgid,
                   size_t msgid_len, const void *payload, size_t payload_len);
-/* fdatasync if anything was appended since the last sync. */
+/* Write buffered records to the file (one write; no fdatasync). */
+int msglog_flush(MsgLog *l);
+/* Flush, then fdatasync if anything was appended since the last sync. */
 int msglog_sync(MsgLog *l);
 /* Highest index known durable (after the last successful msglog_sync). */
 uint64_t msglog_synced_index(const MsgLog *l);
+/* Highest index written to the file (survives the process, not the machine). */
+uint64_t msglog_written_index(const MsgLog *l);
 
 int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret);
 /* Remove every record after index (index may be 0: empty the log); durable

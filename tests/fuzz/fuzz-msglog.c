@@ -240,7 +240,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r = msglog_append(l, last + 1, term, flags, msgid, msgid ? strlen(msgid) : 0, data + 1,
                           flags ? 0 : MIN(body_len, (size_t) 32));
         FUZZ_CHECK(r == 0);
+        /* Still in the write buffer: read from there. */
+        check_record(l, last + 1, term, flags, msgid, data + 1, flags ? 0 : MIN(body_len, (size_t) 32));
         FUZZ_CHECK(msglog_sync(l) == 0);
+        FUZZ_CHECK(msglog_written_index(l) == last + 1);
         FUZZ_CHECK(msglog_last_index(l) == last + 1 && msglog_synced_index(l) == last + 1);
         check_record(l, last + 1, term, flags, msgid, data + 1, flags ? 0 : MIN(body_len, (size_t) 32));
         if (msgid)

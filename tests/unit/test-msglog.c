@@ -175,7 +175,12 @@ TEST(round_trip) {
         ASSERT_OK(msglog_append(l, 2, 3, 0, NULL, 0, "hello", 5));
         ASSERT_OK(msglog_append(l, 3, 3, 0, "id-3", 4, "with id", 7));
         ASSERT_OK(msglog_append(l, 4, 4, 0, "x", 1, bin, sizeof(bin)));
+        /* Buffered: not in the file yet. */
+        ASSERT_EQ_U64(file_size(dir), HDR);
+        ASSERT_EQ_U64(msglog_written_index(l), 0);
+        ASSERT_OK(msglog_flush(l));
         ASSERT_EQ_U64(file_size(dir), HDR + 4 * RHDR + 5 + 4 + 7 + 1 + 3);
+        ASSERT_EQ_U64(msglog_written_index(l), 4);
         ASSERT_EQ_U64(msglog_last_index(l), 4);
         ASSERT_EQ_U64(msglog_last_term(l), 4);
         ASSERT_EQ_U64(msglog_synced_index(l), 0);
@@ -222,6 +227,7 @@ TEST(append_rules) {
         ASSERT_EQ_INT(msglog_append(l, 0, 1, 0, NULL, 0, "x", 1), -EINVAL);
         ASSERT_EQ_INT(msglog_append(l, 2, 1, 0, NULL, 0, "x", 1), -EINVAL);
         ASSERT_OK(msglog_append(l, 1, 2, 0, "dup", 3, "x", 1));
+        ASSERT_OK(msglog_flush(l));
         size = file_size(dir);
 
         ASSERT_EQ_INT(msglog_append(l, 2, 2, 0, "dup", 3, "y", 1), -EEXIST);
@@ -232,6 +238,7 @@ TEST(append_rules) {
         ASSERT_EQ_INT(msglog_append(l, 2, 2, 0x80, NULL, 0, "y", 1), -EINVAL);   /* unknown flag */
         ASSERT_EQ_INT(msglog_append(l, 2, 2, 0, "bad id", 6, "y", 1), -EINVAL);
         ASSERT_EQ_INT(msglog_append(l, 2, 2, 0, long_id, 65, "y", 1), -EINVAL);
+        ASSERT_OK(msglog_flush(l));
         ASSERT_EQ_U64(file_size(dir), size);
         ASSERT_EQ_U64(msglog_last_index(l), 1);
 
@@ -388,6 +395,7 @@ static const char *make_log(uint64_t n, uint64_t *ret_last_off) {
 
         ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
         append_n(l, n - 1, 1, NULL);
+        ASSERT_OK(msglog_flush(l));
         *ret_last_off = file_size(dir);
         append_n(l, 1, 2, "last-");
         ASSERT_OK(msglog_sync(l));
@@ -647,8 +655,10 @@ TEST(read_verifies) {
 
         ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
         append_n(l, 1, 1, NULL);
+        ASSERT_OK(msglog_flush(l));
         off2 = file_size(dir);
         append_n(l, 2, 1, NULL);
+        ASSERT_OK(msglog_flush(l));
         fd = open(path, O_RDWR | O_CLOEXEC);
         ASSERT_TRUE(fd >= 0);
         ASSERT_EQ_INT(pwrite(fd, "X", 1, (off_t) off2 + RHDR), 1);
@@ -677,6 +687,7 @@ TEST(failed_append_rolls_back) {
 
                 ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
                 append_n(l, 3, 1, "k");
+                ASSERT_OK(msglog_flush(l));
                 size = file_size(dir);
                 /* Writes past size + 1000 fail with EFBIG (SIGXFSZ ignored). */
                 signal(SIGXFSZ, SIG_IGN);
@@ -706,6 +717,117 @@ TEST(failed_append_rolls_back) {
         ASSERT_EQ_U64(info.records, 4);
         ASSERT_EQ_U64(info.cut_bytes, 0);
         check_payloads(l, 1, 4);
+}
+
+/* Records in the write buffer are read from it, flushed in one piece, cut by
+ * truncate_after like written ones; big records bypass the buffer, and a full
+ * buffer is written out before it grows past its cap. */
+TEST(write_buffer) {
+        const char *dir = tmpdir_new();
+        _cleanup_(msglog_freep) MsgLog *l = NULL;
+        _cleanup_(freep) char *big = malloc(70000);
+        char chunk[1000];
+        MsgLogOpenInfo info;
+        uint64_t size, idx;
+
+        ASSERT_TRUE(big != NULL);
+        ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
+        append_n(l, 3, 1, "w");
+        ASSERT_OK(msglog_flush(l));
+        size = file_size(dir);
+        ASSERT_EQ_U64(size, HDR + 3 * (RHDR + 2 + 9));      /* "wN", "payload N" */
+        append_n(l, 4, 1, "w");                       /* 4..7 buffered */
+        ASSERT_EQ_U64(file_size(dir), size);
+        ASSERT_EQ_U64(msglog_written_index(l), 3);
+        check_payloads(l, 1, 7);                      /* 1..3 from the file, 4..7 from the buffer */
+        ASSERT_EQ_INT(msglog_find_msgid(l, "w6", 2, &idx), 1);
+        ASSERT_EQ_U64(idx, 6);
+        ASSERT_EQ_INT(msglog_append(l, 8, 1, 0, "w5", 2, "x", 1), -EEXIST);   /* buffered ids count */
+
+        /* Cut inside the buffer, then inside the file. */
+        ASSERT_OK(msglog_truncate_after(l, 5));
+        ASSERT_EQ_U64(msglog_last_index(l), 5);
+        ASSERT_EQ_U64(msglog_written_index(l), 5);
+        ASSERT_EQ_U64(msglog_synced_index(l), 5);
+        ASSERT_EQ_INT(msglog_find_msgid(l, "w6", 2, &idx), 0);
+        append_n(l, 2, 2, "v");                       /* 6..7 in term 2, buffered */
+        ASSERT_OK(msglog_truncate_after(l, 2));
+        ASSERT_EQ_U64(file_size(dir), HDR + 2 * (RHDR + 2 + 9));
+        ASSERT_EQ_U64(msglog_written_index(l), 2);
+        check_payloads(l, 1, 2);
+        ASSERT_EQ_INT(msglog_read(l, 3, &(LogRecord){}), -ENOENT);
+
+        /* A record of 64 KiB or more goes to the file at once, after what was buffered. */
+        append_n(l, 1, 2, NULL);                      /* 3 buffered */
+        memset(big, 'b', 70000);
+        ASSERT_OK(msglog_append(l, 4, 2, 0, "big", 3, big, 70000));
+        ASSERT_EQ_U64(msglog_written_index(l), 4);
+        ASSERT_EQ_U64(file_size(dir), HDR + 2 * (RHDR + 2 + 9) + RHDR + 9 + RHDR + 3 + 70000);
+
+        /* Many small records: the buffer is written whenever the next one would take it past 256 KiB. */
+        memset(chunk, 'c', sizeof(chunk));
+        for (uint64_t i = 5; i < 5 + 600; i++)
+                ASSERT_OK(msglog_append(l, i, 2, 0, NULL, 0, chunk, sizeof(chunk)));
+        ASSERT_TRUE(msglog_written_index(l) > 4);
+        ASSERT_TRUE(msglog_written_index(l) < 604);
+        ASSERT_EQ_U64(file_size(dir), HDR + 2 * (RHDR + 2 + 9) + RHDR + 9 + RHDR + 3 + 70000 +
+                                              (msglog_written_index(l) - 4) * (RHDR + 1000));
+        ASSERT_TRUE(msglog_written_index(l) - 4 >= 256 * 1024 / (RHDR + 1000) - 1);
+
+        /* Freeing the log writes what is still buffered. */
+        l = msglog_free(l);
+        ASSERT_OK(msglog_open(dir, &l, &info, NULL));
+        ASSERT_EQ_U64(info.records, 604);
+        ASSERT_EQ_U64(info.cut_bytes, 0);
+        check_payloads(l, 1, 3);
+        tmpdirs_cleanup();
+}
+
+/* A failed write of the buffer is cut back and sticky: nothing more is accepted. */
+TEST(failed_flush_is_sticky) {
+        const char *dir = tmpdir_new();
+        pid_t pid;
+        int status;
+
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                MsgLog *l = NULL;
+                struct rlimit rl;
+                uint64_t size;
+
+                ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
+                append_n(l, 3, 1, "k");
+                ASSERT_OK(msglog_sync(l));
+                size = file_size(dir);
+                signal(SIGXFSZ, SIG_IGN);
+                ASSERT_TRUE(getrlimit(RLIMIT_FSIZE, &rl) == 0);
+                rl.rlim_cur = size + 60;
+                ASSERT_TRUE(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+                append_n(l, 4, 1, "k");                 /* buffered: fine for now */
+                check_payloads(l, 4, 7);
+                ASSERT_EQ_INT(msglog_flush(l), -EFBIG);
+                ASSERT_EQ_U64(file_size(dir), size);   /* the partial write was cut off */
+                ASSERT_EQ_U64(msglog_written_index(l), 3);
+                ASSERT_EQ_INT(msglog_append(l, 8, 1, 0, NULL, 0, "x", 1), -EFBIG);
+                ASSERT_EQ_INT(msglog_sync(l), -EFBIG);
+                ASSERT_EQ_U64(msglog_synced_index(l), 3);
+                ASSERT_EQ_INT(msglog_truncate_after(l, 1), -EFBIG);
+                msglog_free(l);
+                ASSERT_EQ_U64(file_size(dir), size);
+                tmpdirs_forget();
+                _exit(0);
+        }
+        ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+
+        _cleanup_(msglog_freep) MsgLog *l = NULL;
+        MsgLogOpenInfo info;
+        ASSERT_OK(msglog_open(dir, &l, &info, NULL));
+        ASSERT_EQ_U64(info.records, 3);
+        ASSERT_EQ_U64(info.cut_bytes, 0);
+        check_payloads(l, 1, 3);
 }
 
 static double now_s(void) {
@@ -785,6 +907,8 @@ int main(void) {
         RUN(file_headers);
         RUN(read_verifies);
         RUN(failed_append_rolls_back);
+        RUN(write_buffer);
+        RUN(failed_flush_is_sticky);
         RUN(hundred_thousand);
         tmpdirs_cleanup();
         return 0;
