@@ -26,6 +26,9 @@
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
 
+/* Client and replica sockets are edge-triggered; see conn_read(). */
+#define CONN_EPOLL_FLAGS (EPOLLET | EPOLLRDHUP)
+
 static void conn_update_events(Conn *c);
 static bool conn_process(Conn *c);
 
@@ -185,16 +188,11 @@ static bool conn_input_blocked(const Conn *c) {
         return conn_output_size(c) >= CONN_OUTPUT_HIGH || c->n_pending >= CONN_PENDING_MAX;
 }
 
-static int conn_on_resume(sd_event_source *s, void *userdata) {
-        Conn *c = userdata;
+static void conn_read(Conn *c);
 
-        if (c->is_replica) {
-                replica_pump(c);
-                return 0;
-        }
-        conn_process(c);
-        if (!c->dead)
-                conn_flush(c);
+/* Lines left over, unread bytes (edge-triggered), a READ or the replication stream to go on with. */
+static int conn_on_resume(sd_event_source *s, void *userdata) {
+        conn_read(userdata);
         return 0;
 }
 
@@ -221,9 +219,11 @@ static void conn_update_events(Conn *c) {
         if (c->dead)
                 return;
 
-        /* Unblocked with complete lines already buffered: no EPOLLIN will announce them. */
+        /* Unblocked with complete lines already buffered or unread bytes in the socket:
+         * no EPOLLIN will announce them (edge-triggered). */
         blocked = conn_input_blocked(c);
-        if (c->input_blocked && !blocked && !c->input_done && line_reader_pending(&c->lr) > 0) {
+        if (c->input_blocked && !blocked && !c->input_done &&
+            (line_reader_pending(&c->lr) > 0 || (c->readable && !c->eof))) {
                 conn_schedule_resume(c);
                 if (c->dead)
                         return;
@@ -237,7 +237,7 @@ static void conn_update_events(Conn *c) {
         if (ev == c->events)
                 return;
 
-        r = sd_event_source_set_io_events(c->io, ev);
+        r = sd_event_source_set_io_events(c->io, ev | CONN_EPOLL_FLAGS);
         if (r < 0) {
                 log_debug_errno(r, "Failed to update connection events, closing: %m");
                 conn_kill(c);
@@ -441,7 +441,13 @@ static bool conn_process(Conn *c) {
         return false;
 }
 
+/* The socket is edge-triggered (EPOLLET): an EPOLLIN comes once per arrival, not
+ * on every epoll_wait() while bytes are unread, so a loop with many ready
+ * connections does not re-poll all of them for every event it dispatches. Hence
+ * read until the socket is drained (c->readable), at most CONN_READS_PER_WAKEUP
+ * times; what is left goes on from the defer source like left-over lines. */
 static void conn_read(Conn *c) {
+        unsigned reads = 0;
         bool more;
         int r;
 
@@ -449,7 +455,11 @@ static void conn_read(Conn *c) {
         more = conn_process(c);
         if (c->dead)
                 return;
-        if (!more && !conn_input_blocked(c) && !c->eof) {
+        while (!more && c->readable && !conn_input_blocked(c) && !c->eof) {
+                if (reads++ >= CONN_READS_PER_WAKEUP) {
+                        conn_schedule_resume(c);
+                        break;
+                }
                 r = line_reader_fill(&c->lr, c->fd);
                 if (r == 0 && c->is_replica) {
                         conn_kill(c);
@@ -462,9 +472,13 @@ static void conn_read(Conn *c) {
                         conn_kill(c);
                         return;
                 }
+                /* A short read means no more bytes for now, but a FIN may have come with them
+                 * (its edge already taken): after EPOLLRDHUP only EOF or EAGAIN ends it. */
+                if (r == -EAGAIN || (r > 0 && c->lr.drained && !c->rdhup))
+                        c->readable = false;
                 if (r > 0 && c->is_replica)
                         c->last_input = now_usec();
-                conn_process(c);
+                more = conn_process(c);
                 if (c->dead)
                         return;
         }
@@ -489,7 +503,10 @@ static int conn_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         }
         if (c->dead)
                 return 0;
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (revents & EPOLLRDHUP)
+                c->rdhup = true;
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                c->readable = true;
                 if (c->events & EPOLLIN)
                         conn_read(c);
                 else if (revents & (EPOLLHUP | EPOLLERR))
@@ -516,13 +533,14 @@ static int conn_new(Manager *m, int fd, bool reserve) {
                 conn_free(c);
                 return r;
         }
-        r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN, conn_on_io, c);
+        r = sd_event_add_io(m->event, &c->io, fd, EPOLLIN | CONN_EPOLL_FLAGS, conn_on_io, c);
         if (r < 0) {
                 c->fd = -1;
                 conn_free(c);
                 return r;
         }
         c->events = EPOLLIN;
+        c->readable = true;     /* bytes may have come before we watched the socket */
 
         c->next = m->conns;
         if (m->conns)

@@ -55,6 +55,8 @@ struct Conn {
         size_t n_pending;
         bool got_request;
         bool eof;                /* the client sent no more */
+        bool readable;           /* EPOLLET: the socket may hold unread bytes */
+        bool rdhup;              /* EPOLLRDHUP seen: read on until EOF, a short read proves nothing */
         bool input_done;         /* eof and every complete line handled */
         bool input_blocked;      /* too much output or too many queued requests */
         bool dead;

@@ -52,6 +52,8 @@ typedef struct BackupLink BackupLink;
 #define PRIORITY_REPLICATION (SD_EVENT_PRIORITY_IMPORTANT / 2)
 /* Request lines handled per connection per wakeup; the rest continue from a defer source. */
 #define CONN_LINES_PER_WAKEUP 64U
+/* read(2) calls per connection per wakeup (edge-triggered: it reads until drained). */
+#define CONN_READS_PER_WAKEUP 4U
 /* Output one replica_pump() call queues at most before it yields to other events. */
 #define REPLICA_PUMP_BYTES (256U * 1024U)
 /* Timer accuracy for every timer of the server. */

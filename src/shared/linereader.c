@@ -110,6 +110,7 @@ int line_reader_fill(LineReader *lr, int fd) {
         do
                 n = read(fd, lr->buf + lr->end, room);
         while (n < 0 && errno == EINTR);
+        lr->drained = n >= 0 ? (size_t) n < room : errno == EWOULDBLOCK;
         if (n < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
         if (n == 0) {

@@ -19,6 +19,8 @@ typedef struct LineReader {
         size_t max_line;  /* longest line accepted, without the line ending */
         bool discarding;  /* inside an over-long line, dropping until '\n' */
         bool eof;
+        bool drained;     /* the last fill read less than it had room for, or got EAGAIN:
+                           * the fd held no more then (what edge-triggered epoll needs) */
 } LineReader;
 
 int line_reader_init(LineReader *lr, size_t max_line);

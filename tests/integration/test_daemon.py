@@ -166,6 +166,31 @@ def t_bad_input():
         assert conn.request("SEND " + "x" * 70000).startswith("ERR TOOLONG"), "too long"
         assert conn.request("PING").startswith("PONG"), "still usable"
         conn.close()
+        # requests and the end of the stream in one go (the FIN often arrives with the data;
+        # client sockets are edge-triggered): every answer comes, then the server closes
+        for name in c.names:
+            host, port = c.addr(name).rsplit(":", 1)
+            for i in range(100):
+                n_req = 3 if i % 2 else 200   # 200: more lines than one wakeup handles
+                s = socket.create_connection((host, int(port)), timeout=3)
+                s.sendall(b"PING\n" * n_req)
+                s.shutdown(socket.SHUT_WR)
+                data = b""
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    try:
+                        k = s.recv(65536)
+                    except socket.timeout:
+                        break
+                    if not k:
+                        break
+                    data += k
+                else:
+                    raise AssertionError("%s: no end of stream within 5 s" % name)
+                s.close()
+                lines = data.decode().splitlines()
+                assert len(lines) == n_req and all(x.startswith("PONG") for x in lines), (name, i, lines[:3], len(lines))
+                assert not k, "%s: the server did not close after %d answers (try %d)" % (name, n_req, i)
         for s in idle:
             s.close()
         n = len(writer.acks)

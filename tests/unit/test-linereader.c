@@ -337,15 +337,18 @@ TEST(fill_enobufs_eagain) {
 
         ASSERT_OK(line_reader_init(&lr, 8));
         ASSERT_EQ_INT(line_reader_fill(&lr, a), -EAGAIN);
+        ASSERT_TRUE(lr.drained);
 
         /* 10 bytes = cap, all complete lines: the next fill has no room. */
         write_all(b, "a\nb\nc\nd\ne\nf\n", 12);
         ASSERT_EQ_INT(line_reader_fill(&lr, a), 10);
+        ASSERT_TRUE(!lr.drained);       /* it took all it had room for: more may wait */
         ASSERT_EQ_INT(line_reader_fill(&lr, a), -ENOBUFS);
         ASSERT_EQ_INT(line_reader_next(&lr, &line, &len), 1);
         ASSERT_STREQ(line, "a");
         /* One line taken: the buffer compacts and reads the remaining 2 bytes. */
         ASSERT_EQ_INT(line_reader_fill(&lr, a), 2);
+        ASSERT_TRUE(!lr.drained);       /* exactly the room it had */
         ASSERT_EQ_U64(lr.start, 0);
         ASSERT_EQ_U64(line_reader_pending(&lr), 10);
         for (const char *want = "bcdef"; *want; want++) {
@@ -365,6 +368,13 @@ TEST(fill_enobufs_eagain) {
         ASSERT_EQ_INT(line_reader_next(&lr, &line, &len), 1);
         ASSERT_STREQ(line, "ok");
         ASSERT_EQ_INT(line_reader_next(&lr, &line, &len), 0);
+
+        /* Less than the room: the socket had no more then. */
+        write_all(b, "x\n", 2);
+        ASSERT_EQ_INT(line_reader_fill(&lr, a), 2);
+        ASSERT_TRUE(lr.drained);
+        ASSERT_EQ_INT(line_reader_next(&lr, &line, &len), 1);
+        ASSERT_STREQ(line, "x");
 
         /* Errors from read(2) come back as -errno. */
         {
