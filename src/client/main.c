@@ -55,6 +55,7 @@ static void help(void) {
                "     --size BYTES        payload size (default 100)\n"
                "     --pipeline K        outstanding PUTs per connection (default 1)\n"
                "     --continuous        one PUT at a time with retries; report the largest gap\n"
+               "                         and the failover gap (last OK before, first OK after)\n"
                "     --duration MS       length of a --continuous run (default 10000)\n"
                "  -h --help  --version\n",
                FUSION_CONFIG_PATH, CLIENT_TIMEOUT_MS_DEFAULT, CLIENT_DEADLINE_MS_DEFAULT);
