@@ -3,8 +3,8 @@
  * peerauth — mutual authentication of fusion's internal links (server ->
  * monitor heartbeats, backup -> primary replication) with a cluster key
  * shared by every host, and a MAC on every line that follows. libsodium's
- * HMAC-SHA-512-256 (crypto_auth_hmacsha512256) and BLAKE2b
- * (crypto_generichash); no hand-written primitives. Also: the optional
+ * HMAC-SHA-512-256 (crypto_auth_hmacsha512256), BLAKE2b (crypto_generichash)
+ * and ChaCha20-Poly1305 (line tags); no hand-written primitives. Also: the optional
  * client token (AUTH <token>) and a small log rate limiter. Pure logic, no
  * I/O but reading the key and token files. doc/security.md has the design.
  *
@@ -31,7 +31,7 @@
 #define PEERAUTH_KEY_FILE_MAX 4096
 #define PEERAUTH_NONCE_BYTES 32
 #define PEERAUTH_MAC_BYTES 32       /* handshake MACs */
-#define PEERAUTH_TAG_BYTES 16       /* per-line tags (keyed BLAKE2b, 16-byte output) */
+#define PEERAUTH_TAG_BYTES 16       /* per-line tags (ChaCha20-Poly1305 over the line as associated data) */
 /* " #" + 16 hex digits of seq + 32 hex digits of tag, added to every sealed line. */
 #define PEERAUTH_LINE_OVERHEAD (2 + 16 + 2 * PEERAUTH_TAG_BYTES)
 /* The longest handshake line (HELLO-AUTH with a 32-character name). */
