@@ -265,6 +265,28 @@ void conn_write(Conn *c) {
                 return;
         }
         conn_update_events(c);
+        if (c->manager->draining)
+                conn_drain(c);
+}
+
+void conn_drain(Conn *c) {
+        if (c->dead || c->is_replica || c->write_shut)
+                return;
+        /* Not yet heard from (its first request may be on the way), something unanswered, or
+         * unread: wait. conn_write() comes back here after each answer. */
+        if (!c->got_request || c->head || c->out.buf.len > 0 || line_reader_pending(&c->lr) > 0)
+                return;
+        if (c->readable && !c->eof) {
+                conn_schedule_resume(c);
+                return;
+        }
+        if (c->eof) {
+                conn_kill(c);
+                return;
+        }
+        /* FIN after the last answer; what the client still sends is read and dropped until it closes. */
+        (void) shutdown(c->fd, SHUT_WR);
+        c->write_shut = true;
 }
 
 /* Stream a READ. Returns 1 when finished (END written), 0 when the output is full. */
@@ -414,6 +436,8 @@ static bool conn_process(Conn *c) {
                                 c->input_done = true;
                         break;
                 }
+                if (c->write_shut)
+                        continue;   /* draining: answered and shut for writing; dropped */
                 if (r == -E2BIG) {
                         Buf *b;
 

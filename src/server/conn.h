@@ -59,6 +59,7 @@ struct Conn {
         bool rdhup;              /* EPOLLRDHUP seen: read on until EOF, a short read proves nothing */
         bool input_done;         /* eof and every complete line handled */
         bool input_blocked;      /* too much output or too many queued requests */
+        bool write_shut;         /* draining: answered and shut down for writing; reading on to EOF */
         bool dead;
 
         /* replication link (primary side) */
@@ -107,6 +108,11 @@ Buf *conn_reply_buf(Conn *c);
 void conn_flush(Conn *c);
 /* Write what is buffered; on error the connection is killed. */
 void conn_write(Conn *c);
+/* Draining (manager_shutdown): once everything the client sent is answered,
+ * shut the socket down for writing and read on until the client closes (no
+ * reset for a request in flight); a connection not yet heard from gets its
+ * first request answered first. */
+void conn_drain(Conn *c);
 /* Continue later from a defer source: streaming (READ, replication) or buffered lines. */
 void conn_schedule_resume(Conn *c);
 /* Queue c for conn_flush() after the current batch. */

@@ -145,6 +145,11 @@ static int take_client_socket(const ServerConfig *self) {
         return fd;
 }
 
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_shutdown(userdata);
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -186,19 +191,18 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         }
         (void) sd_event_set_watchdog(e, true);
-        r = sd_event_add_signal(e, NULL, SIGTERM, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(e, NULL, SIGINT, NULL, NULL);
-        if (r < 0) {
-                safe_close(fd);
-                return log_error_errno(r, "Failed to watch signals: %m");
-        }
 
         r = manager_new(e, config, self, fd, &m);
         if (r < 0) {
                 safe_close(fd);
                 return log_oom();
         }
+        /* Graceful: answer what clients already sent, then stop (a second signal: at once). */
+        r = sd_event_add_signal(e, NULL, SIGTERM, on_stop_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(e, NULL, SIGINT, on_stop_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
         m->authkey = key;
         m->client_token = TAKE_PTR(token);
         r = manager_start(m);

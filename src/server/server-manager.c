@@ -363,6 +363,7 @@ static int manager_on_gc(sd_event_source *s, void *userdata) {
                 m->dead_conns = c->next;
                 conn_free(c);
         }
+        manager_drain_check(m);
         return 0;
 }
 
@@ -503,6 +504,55 @@ static void conn_list_free(Conn *c) {
         }
 }
 
+/* Graceful stop */
+
+static int manager_on_drain_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        size_t left = 0;
+
+        for (Conn *c = m->conns; c; c = c->next)
+                left += !c->is_replica;
+        log_info("Stopping with %zu client connection(s) still open after %" PRIu64 " ms.", left,
+                 SHUTDOWN_GRACE_USEC / USEC_PER_MSEC);
+        (void) sd_event_exit(m->event, 0);
+        return 0;
+}
+
+void manager_drain_check(Manager *m) {
+        if (!m->draining)
+                return;
+        for (Conn *c = m->conns; c; c = c->next)
+                if (!c->is_replica)
+                        return;
+        log_debug("Every client connection answered and closed, stopping.");
+        (void) sd_event_exit(m->event, 0);
+}
+
+void manager_shutdown(Manager *m) {
+        int r;
+
+        if (m->draining) {
+                (void) sd_event_exit(m->event, 0);   /* asked twice: now */
+                return;
+        }
+        m->draining = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping: answering the requests already received.");
+        /* What waits in the listen queue stays there for the next instance (systemd holds the socket). */
+        conn_listen_stop(m);
+        r = sd_event_add_time_relative(m->event, &m->drain_timer, CLOCK_MONOTONIC, SHUTDOWN_GRACE_USEC,
+                                       TIMER_ACCURACY_USEC, manager_on_drain_timeout, m);
+        if (r < 0) {
+                (void) sd_event_exit(m->event, 0);
+                return;
+        }
+        for (Conn *c = m->conns, *next; c; c = next) {
+                next = c->next;
+                if (!c->is_replica)
+                        conn_drain(c);
+        }
+        manager_drain_check(m);
+}
+
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
@@ -519,6 +569,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->tick_timer);
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->gc_source);
+        sd_event_source_disable_unref(m->drain_timer);
 
         if (m->log) {
                 (void) msglog_sync(m->log);

@@ -56,6 +56,8 @@ typedef struct BackupLink BackupLink;
 #define CONN_READS_PER_WAKEUP 4U
 /* Output one replica_pump() call queues at most before it yields to other events. */
 #define REPLICA_PUMP_BYTES (256U * 1024U)
+/* SIGTERM: how long clients get for the requests they already sent. */
+#define SHUTDOWN_GRACE_USEC (1 * USEC_PER_SEC)
 /* Timer accuracy for every timer of the server. */
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
 
@@ -108,6 +110,10 @@ typedef struct Manager {
         MonitorLink *monitor;
         BackupLink *backup;
 
+        /* SIGTERM: no more accepts; answer what clients already sent, then exit */
+        bool draining;
+        sd_event_source *drain_timer;
+
         char status[160];
 } Manager;
 
@@ -158,3 +164,11 @@ void manager_fail(Manager *m, int error, const char *what);
 
 void manager_update_status(Manager *m);
 void manager_schedule_gc(Manager *m);
+
+/* SIGTERM/SIGINT: stop accepting, answer every request already received (and
+ * the first one of a connection accepted but not yet heard from), close each
+ * client connection gracefully, then leave the event loop; at the latest
+ * after SHUTDOWN_GRACE_USEC. A second signal leaves at once. */
+void manager_shutdown(Manager *m);
+/* While draining: leave the event loop once no client connection is left. */
+void manager_drain_check(Manager *m);

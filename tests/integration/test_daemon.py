@@ -6,6 +6,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -206,4 +207,78 @@ def t_bad_input():
         c.cleanup(ok)
 
 
-main({"socket-activation": t_socket_activation, "bad-input": t_bad_input})
+def recv_until_eof(s, timeout):
+    """Everything the peer sends until it closes; raises on a reset, AssertionError on a timeout."""
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        k = s.recv(65536)   # socket.timeout propagates: no EOF in time
+        if not k:
+            return data
+        data += k
+
+
+def accept_queue(port):
+    """Connections waiting in the accept queue of the listening socket on 127.0.0.1:port."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == "0100007F:%04X" % port and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def t_graceful_stop():
+    """SIGTERM: the server stops accepting, answers what clients already sent (and the first
+    request of a connection it accepted but had not heard from yet), closes each connection with
+    a FIN after the last answer (no reset), and exits 0 well within its grace period."""
+    c = Cluster()
+    ok = False
+    try:
+        c.start_all()
+        c.wait_primary()
+        c.wait_writable()
+        name = c.wait_primary()[0]   # the primary: it also has replicas and pending writes to finish
+        host, port = c.addr(name).rsplit(":", 1)
+        port = int(port)
+        served = socket.create_connection((host, port), timeout=3)     # answered once, then idle
+        served.sendall(b"PING\n")
+        assert served.recv(4096).startswith(b"PONG"), "PONG before the stop"
+        silent = socket.create_connection((host, port), timeout=3)     # accepted, nothing sent yet
+        pipelined = socket.create_connection((host, port), timeout=3)  # many requests in flight
+        wait_for(lambda: accept_queue(port) == 0, 5, "the server to accept the connections")
+        pipelined.sendall(b"PING\n" * 300 + b"PUT stop-1 written during the stop\n")
+        t0 = time.monotonic()
+        c.signal(name, signal.SIGTERM)
+        # a connection it had answered and that is idle: closed with a FIN, not a reset
+        assert recv_until_eof(served, 3) == b"", "an idle connection gets EOF"
+        served.close()
+        # everything already sent is answered, then EOF
+        lines = recv_until_eof(pipelined, 3).decode().splitlines()
+        assert len(lines) == 301 and all(x.startswith("PONG") for x in lines[:300]), (len(lines), lines[-2:])
+        assert lines[300].startswith(("OK ", "ERR ")), lines[300]
+        pipelined.close()
+        # the connection not heard from yet: its first request is still answered
+        silent.sendall(b"PING\n")
+        data = recv_until_eof(silent, 3).decode()
+        assert data.startswith("PONG"), data
+        silent.close()
+        # every client gone: it exits at once, not at the end of its 1 s grace period
+        code = c.procs[name].wait(timeout=5)
+        took = time.monotonic() - t0
+        assert code == 0, "exit status %s" % code
+        assert took < 0.9, "stopped after %.2f s (the grace period ran out?)" % took
+        # nothing new is accepted once the listening socket is closed (not socket-activated here)
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            refused = False
+        except OSError:
+            refused = True
+        assert refused, "a connection was accepted after the stop"
+        print("stopped in %.0f ms; PUT during the stop: %s" % (took * 1000, lines[300]))
+        ok = True
+    finally:
+        c.cleanup(ok)
+
+
+main({"socket-activation": t_socket_activation, "bad-input": t_bad_input, "graceful-stop": t_graceful_stop})
