@@ -106,6 +106,10 @@ int conn_write_line(Conn *c, const char *line, usec_t deadline) {
 }
 
 int conn_read_line(Conn *c, usec_t deadline, char **ret_line, size_t *ret_len) {
+        return conn_read_line_or(c, -1, deadline, ret_line, ret_len);
+}
+
+int conn_read_line_or(Conn *c, int other_fd, usec_t deadline, char **ret_line, size_t *ret_len) {
         int r;
 
         for (;;) {
@@ -125,14 +129,16 @@ int conn_read_line(Conn *c, usec_t deadline, char **ret_line, size_t *ret_len) {
                 if (r != -EAGAIN)
                         return r;
 
-                struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+                struct pollfd pfd[2] = { { .fd = c->fd, .events = POLLIN }, { .fd = other_fd, .events = POLLIN } };
                 int t = remaining_ms(deadline);
                 if (t == 0)
                         return -ETIMEDOUT;
-                int pr = poll(&pfd, 1, t);
+                int pr = poll(pfd, other_fd >= 0 ? 2 : 1, t);
                 if (pr < 0 && errno != EINTR)
                         return negative_errno();
                 if (pr == 0)
                         return -ETIMEDOUT;
+                if (other_fd >= 0 && pfd[1].revents != 0 && pfd[0].revents == 0)
+                        return -ECANCELED;
         }
 }

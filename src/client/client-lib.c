@@ -217,8 +217,18 @@ static bool err_is_transient(ErrCode code) {
                code == ERRC_INTERNAL;
 }
 
+/* A line from the subscription: remember the primary it announces. */
+static void client_take_announcement(Client *c, char *line, size_t len) {
+        PrimaryInfo p;
+        Reply rep;
+
+        if (reply_parse(line, len, &rep) >= 0 && primary_from_reply(&rep, &p) >= 0)
+                c->announced = p;
+}
+
 /* Open the SUBSCRIBE connection to the monitor and take its first line (the
- * current primary): from then on, a line means the primary changed. */
+ * current primary): from then on, a line means the primary changed. 1: newly
+ * opened (c->announced is the current primary), 0: already open. */
 static int client_subscribe(Client *c) {
         usec_t deadline = now_usec() + (usec_t) c->opts.timeout_ms * USEC_PER_MSEC;
         char saved[sizeof(c->last_error)];
@@ -236,9 +246,32 @@ static int client_subscribe(Client *c) {
         r = conn_write_line(c->subscription, "SUBSCRIBE", deadline);
         if (r >= 0)
                 r = conn_read_line(c->subscription, deadline, &line, &len);
-        if (r < 0)
+        if (r < 0) {
                 c->subscription = conn_free(c->subscription);
-        return r;
+                return r;
+        }
+        client_take_announcement(c, line, len);
+        return 1;
+}
+
+/* Take what the subscription has to say now (without waiting). true when the
+ * primary it announces is known and is not at address. */
+static bool client_announced_elsewhere(Client *c, const char *address) {
+        char *line;
+        size_t len;
+        int r;
+
+        while (c->subscription) {
+                r = conn_read_line(c->subscription, now_usec(), &line, &len);
+                if (r == -ETIMEDOUT)
+                        break;
+                if (r < 0) {
+                        c->subscription = conn_free(c->subscription);
+                        break;
+                }
+                client_take_announcement(c, line, len);
+        }
+        return c->announced.known && strcmp(c->announced.address, address) != 0;
 }
 
 /* Wait until deadline, or until the monitor announces a change of primary
@@ -248,15 +281,24 @@ static void client_wait_for_change(Client *c, usec_t deadline) {
         struct timespec ts;
         usec_t n;
 
-        if (!c->opts.server && client_subscribe(c) >= 0) {
-                char *line;
-                size_t len;
-                int r = conn_read_line(c->subscription, deadline, &line, &len);
+        if (!c->opts.server) {
+                int r = client_subscribe(c);
 
-                if (r >= 0)
-                        return;   /* PRIMARY/NOPRIMARY: something moved */
-                if (r != -ETIMEDOUT)
-                        c->subscription = conn_free(c->subscription);
+                /* Just subscribed and the primary is already another one than we used: go. */
+                if (r > 0 && c->primary.known && client_announced_elsewhere(c, c->primary.address))
+                        return;
+                if (r >= 0) {
+                        char *line;
+                        size_t len;
+
+                        r = conn_read_line(c->subscription, deadline, &line, &len);
+                        if (r >= 0) {
+                                client_take_announcement(c, line, len);
+                                return;   /* PRIMARY/NOPRIMARY: something moved */
+                        }
+                        if (r != -ETIMEDOUT)
+                                c->subscription = conn_free(c->subscription);
+                }
         }
         n = now_usec();
         if (n >= deadline)
@@ -310,7 +352,22 @@ static int client_attempt(Client *c, const char *req, size_t req_len, usec_t dea
 
         r = conn_write(c->server, req, req_len, attempt);
         while (r >= 0) {
-                r = conn_read_line(c->server, MIN(attempt, now_usec() + CLIENT_STALL_CHECK_USEC), &line, &len);
+                int watch = c->subscription ? c->subscription->fd : -1;
+
+                r = conn_read_line_or(c->server, watch, MIN(attempt, now_usec() + CLIENT_STALL_CHECK_USEC), &line,
+                                      &len);
+                if (r == -ECANCELED) {
+                        /* The monitor announced a change while we wait: a hung primary never answers. */
+                        if (client_announced_elsewhere(c, c->server->address)) {
+                                client_fail(c, CLIENT_FAIL_NO_PRIMARY, "%s does not answer; the primary is now %s at %s",
+                                            c->server->address, c->announced.name, c->announced.address);
+                                client_drop_server(c);
+                                c->target[0] = 0;
+                                return -EAGAIN;
+                        }
+                        r = 0;
+                        continue;
+                }
                 if (r != -ETIMEDOUT || now_usec() >= attempt)
                         break;
                 if (client_primary_moved(c)) {
@@ -318,6 +375,9 @@ static int client_attempt(Client *c, const char *req, size_t req_len, usec_t dea
                         c->target[0] = 0;
                         return -EAGAIN;
                 }
+                /* Slow: from now on hear of a change of primary the moment the monitor makes it. */
+                if (!c->opts.server)
+                        (void) client_subscribe(c);
                 r = 0;
         }
         if (r >= 0 && reply_parse(line, len, rep) < 0)

@@ -71,6 +71,9 @@ int conn_write_line(Conn *c, const char *line, usec_t deadline);
 /* Read the next line. -ETIMEDOUT at the deadline, -ECONNRESET at EOF,
  * -E2BIG for an over-long line. *ret_line is valid until the next read. */
 int conn_read_line(Conn *c, usec_t deadline, char **ret_line, size_t *ret_len);
+/* The same, but also return -ECANCELED as soon as other_fd (>= 0) is readable
+ * (or hung up) while no line has come on c. */
+int conn_read_line_or(Conn *c, int other_fd, usec_t deadline, char **ret_line, size_t *ret_len);
 
 /* ---- the client context ---- */
 
@@ -107,8 +110,9 @@ typedef struct Client {
         ClientFailure last_failure;
         char last_error[256];      /* human-readable reason of the last failure */
         bool monitor_unreachable;
-        Conn *subscription;        /* SUBSCRIBE to the monitor, opened at the first retry: a change of
-                                    * primary ends a backoff at once */
+        Conn *subscription;        /* SUBSCRIBE to the monitor, opened at the first retry or stall: a
+                                    * change of primary ends a backoff or a stalled request at once */
+        PrimaryInfo announced;     /* the last primary the subscription announced */
 } Client;
 
 /* Loads the config (a missing default config means built-in defaults).
