@@ -111,8 +111,10 @@ static int request_write(Conn *c, const Request *req) {
                 return b ? reply_ok(b, index) : -ENOMEM;
         }
 
+        /* Too few backups: at once, unless this primary is new and its backups are still
+         * connecting (a write right after a failover waits for them like any other). */
         in_sync = manager_replicas_in_sync(m);
-        if (in_sync < cfg->min_sync_replicas) {
+        if (in_sync < cfg->min_sync_replicas && !manager_term_is_young(m)) {
                 b = conn_reply_buf(c);
                 return b ? reply_err(b, ERRC_NOREPLICAS, "%zu of %" PRIu64 " required backups in sync", in_sync,
                                      cfg->min_sync_replicas)

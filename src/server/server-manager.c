@@ -75,6 +75,10 @@ bool manager_lease_valid(const Manager *m) {
         return m->role == ROLE_PRIMARY && now_usec() < m->lease_expiry;
 }
 
+bool manager_term_is_young(const Manager *m) {
+        return m->role == ROLE_PRIMARY && now_usec() < m->primary_since + m->config->sync_timeout_ms * USEC_PER_MSEC;
+}
+
 size_t manager_replicas_in_sync(const Manager *m) {
         return m->n_replicas;
 }

@@ -76,6 +76,7 @@ typedef struct Manager {
         Role role;
         uint64_t commit_index;
         uint64_t term_first_index;   /* primary: index of its term-start record */
+        usec_t primary_since;        /* when this server became primary (now_usec) */
         usec_t lease_expiry;         /* primary: writes are acknowledged only before this */
         uint64_t lease_first_seq;    /* primary: only heartbeats sent as primary earn a lease */
         char *primary_name;          /* known primary (itself when primary), NULL if none */
@@ -128,6 +129,9 @@ static inline void manager_freep(Manager **m) {
 }
 
 bool manager_lease_valid(const Manager *m);
+/* Primary for less than sync_timeout_ms: the backups are still connecting to
+ * it, so a write waits for them instead of failing with NOREPLICAS at once. */
+bool manager_term_is_young(const Manager *m);
 size_t manager_replicas_in_sync(const Manager *m);
 /* Highest index that counts as durable on this server per the fsync mode. */
 uint64_t manager_durable_index(const Manager *m);

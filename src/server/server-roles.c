@@ -114,6 +114,7 @@ void manager_on_promote(Manager *m, uint64_t term) {
 
         m->role = ROLE_PRIMARY;
         m->term_first_index = index;
+        m->primary_since = now_usec();
         m->lease_expiry = 0;
         m->lease_first_seq = monitor_link_next_seq(m->monitor);
         (void) manager_set_primary(m, m->self->name, m->self->address);

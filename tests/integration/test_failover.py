@@ -210,7 +210,36 @@ def t_monitor_restart():
     run(body, server_opts=PRIOS)
 
 
+def t_write_while_backups_connect():
+    """A write that reaches a new primary before any backup has connected to it waits for the
+    backups (within sync_timeout_ms) instead of failing with ERR NOREPLICAS at once. Made
+    deterministic with two servers: after the failover the new primary has no backup at all until
+    the old primary is restarted, which happens while the write waits."""
+    def body(c):
+        c.start_all()
+        c.wait_primary()
+        c.wait_writable()
+        c.kill("primary")
+        new = c.wait_primary(exclude="primary")
+        assert new[0] == "backup", new
+        conn = Conn(c.addr("backup"), 10.0)
+        t0 = time.monotonic()
+        conn.send("PUT young-term-1 written before any backup follows")
+        # the only other server is down: the write can only be waiting, not refused or acked
+        assert c.ping("primary") is None
+        c.start_server("primary")
+        r = conn.readline()
+        took = time.monotonic() - t0
+        conn.close()
+        assert r.startswith("OK "), r
+        assert took < 3.0, took
+        print("a write sent before any backup followed the new primary: %s after %.0f ms" % (r, took * 1000))
+    run(body, names=["primary", "backup"], server_opts={"primary": {"priority": 30}, "backup": {"priority": 20}},
+        cluster_opts={"sync_timeout_ms": 3000})
+
+
 main({
+    "write-while-backups-connect": t_write_while_backups_connect,
     "start-orders": t_start_orders,
     "kill-primary": t_kill_primary,
     "rules-pick": t_rules_pick_most_complete,
