@@ -111,16 +111,9 @@ static void open_lines(PeerAuth *from, PeerAuth *to, const uint8_t *p, size_t le
                 char *line = fuzz_strndup(p, len);
                 const char *reason = NULL;
                 uint64_t seq = 0, before = to->recv_seq;
-                bool wellformed = suffix_wellformed(line, len, &seq), right = false;
+                bool wellformed = suffix_wellformed(line, len, &seq);
+                bool right = wellformed && sealed_by(from, seq, line, len);
                 int r;
-
-                if (wellformed) {
-                        size_t slen;
-                        char *sealed = seal_as(from, seq, line, len - PEERAUTH_LINE_OVERHEAD, &slen);
-
-                        right = slen == len && memcmp(sealed, line, len) == 0;
-                        free(sealed);
-                }
 
                 r = peerauth_open(to, line, &n, &reason);
                 if (!wellformed)
