@@ -562,7 +562,7 @@ int manager_new(Config *config, MonitorFds *fds, Manager **ret) {
         if (r < 0)
                 return r;
 
-        r = sd_event_default(&m->event);
+        r = sd_event_new(&m->event);   /* not _default(): no gettid() per iteration */
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         r = sd_event_set_watchdog(m->event, true);
