@@ -153,7 +153,7 @@ void replica_pump(Conn *c) {
                 LogRecord rec = {};
                 ReplMessage e;
 
-                r = msglog_read(m->log, c->next_index, &rec);
+                r = msglog_read_buffered(m->log, c->next_index, &rec);
                 if (r < 0) {
                         log_error_errno(r, "Failed to read index %" PRIu64 " for replica %s, dropping the link: %m",
                                         c->next_index, c->replica_name);

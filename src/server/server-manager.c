@@ -307,6 +307,11 @@ int manager_append(Manager *m, const char *msgid, size_t msgid_len, const void *
         uint64_t index = msglog_last_index(m->log) + 1;
         int r;
 
+        /* A batch larger than the log's write buffer: stream what is buffered before
+         * this append writes it out, so the backups get it from memory, not preadv(). */
+        if (!m->flushing && msglog_append_flushes(m->log, msgid_len, len))
+                replicas_pump_all(m);
+
         r = msglog_append(m->log, index, m->term, 0, msgid, msgid_len, payload, len);
         if (r < 0) {
                 /* The log refuses everything after an I/O error: a server that cannot store stops. */

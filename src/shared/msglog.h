@@ -42,8 +42,9 @@ typedef struct LogRecord {
         uint8_t flags;
         char msgid[65];           /* "" when none */
         size_t msgid_len;
-        char *payload;            /* malloc'd, NUL-terminated, payload_len bytes */
+        char *payload;            /* malloc'd, NUL-terminated, payload_len bytes; or borrowed */
         size_t payload_len;
+        bool borrowed;            /* payload points into the log's write buffer, not NUL-terminated */
 } LogRecord;
 
 void log_record_done(LogRecord *r);
@@ -76,6 +77,17 @@ uint64_t msglog_synced_index(const MsgLog *l);
 uint64_t msglog_written_index(const MsgLog *l);
 
 int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret);
+/* As msglog_read(), but a record still in the write buffer is not copied:
+ * ret->payload points into the buffer (ret->borrowed; not NUL-terminated),
+ * valid until the next call that changes the log (append, flush, sync,
+ * truncate), and its CRC is not checked again (msglog_append() computed it
+ * from these very bytes). For streaming entries right after they were
+ * appended. */
+int msglog_read_buffered(MsgLog *l, uint64_t index, LogRecord *ret);
+/* Whether appending a record of this size would first write out the records
+ * buffered now (after which msglog_read_buffered() has to read them back from
+ * the file). */
+bool msglog_append_flushes(const MsgLog *l, size_t msgid_len, size_t payload_len);
 /* Remove every record after index (index may be 0: empty the log); durable
  * on return. msgids of removed records are forgotten. */
 int msglog_truncate_after(MsgLog *l, uint64_t index);

@@ -783,6 +783,69 @@ TEST(write_buffer) {
         tmpdirs_cleanup();
 }
 
+/* msglog_read_buffered(): records in the write buffer are lent, not copied;
+ * written ones are read from the file like msglog_read(). */
+TEST(read_buffered) {
+        const char *dir = tmpdir_new();
+        _cleanup_(msglog_freep) MsgLog *l = NULL;
+        char chunk[4000];
+        LogRecord rec = {};
+        uint64_t i;
+
+        ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
+        ASSERT_TRUE(!msglog_append_flushes(l, 10, 1000000));   /* nothing buffered: nothing to write out */
+        append_n(l, 2, 1, "r");
+        ASSERT_OK(msglog_flush(l));
+        append_n(l, 2, 1, "r");                               /* 1..2 in the file, 3..4 buffered */
+
+        ASSERT_OK(msglog_read_buffered(l, 2, &rec));
+        ASSERT_TRUE(!rec.borrowed);
+        ASSERT_EQ_U64(rec.payload_len, 9);
+        ASSERT_TRUE(memcmp(rec.payload, "payload 2", 9) == 0);
+        ASSERT_STREQ(rec.msgid, "r2");
+        log_record_done(&rec);
+
+        ASSERT_OK(msglog_read_buffered(l, 4, &rec));
+        ASSERT_TRUE(rec.borrowed);
+        ASSERT_EQ_U64(rec.index, 4);
+        ASSERT_EQ_U64(rec.term, 1);
+        ASSERT_EQ_U64(rec.payload_len, 9);
+        ASSERT_TRUE(memcmp(rec.payload, "payload 4", 9) == 0);
+        ASSERT_STREQ(rec.msgid, "r4");
+        log_record_done(&rec);
+        ASSERT_TRUE(rec.payload == NULL && !rec.borrowed);
+        ASSERT_EQ_INT(msglog_read_buffered(l, 5, &rec), -ENOENT);
+        ASSERT_EQ_INT(msglog_read_buffered(l, 0, &rec), -ENOENT);
+
+        /* A term-start record (no msgid, empty payload) from the buffer. */
+        ASSERT_OK(msglog_append(l, 5, 2, MSGLOG_FLAG_TERM_START, NULL, 0, "", 0));
+        ASSERT_OK(msglog_read_buffered(l, 5, &rec));
+        ASSERT_TRUE(rec.borrowed);
+        ASSERT_EQ_U64(rec.flags, MSGLOG_FLAG_TERM_START);
+        ASSERT_EQ_U64(rec.payload_len, 0);
+        ASSERT_STREQ(rec.msgid, "");
+        log_record_done(&rec);
+
+        /* msglog_append_flushes() says exactly when the next append writes the buffer out. */
+        memset(chunk, 'c', sizeof(chunk));
+        for (i = 6; i < 6 + 200; i++) {
+                uint64_t written = msglog_written_index(l);
+                bool flushes = msglog_append_flushes(l, 0, sizeof(chunk));
+
+                ASSERT_OK(msglog_append(l, i, 2, 0, NULL, 0, chunk, sizeof(chunk)));
+                ASSERT_EQ_INT(msglog_written_index(l) > written, flushes);
+                ASSERT_OK(msglog_read_buffered(l, i, &rec));
+                ASSERT_TRUE(rec.borrowed);
+                ASSERT_EQ_U64(rec.payload_len, sizeof(chunk));
+                ASSERT_TRUE(memcmp(rec.payload, chunk, sizeof(chunk)) == 0);
+                log_record_done(&rec);
+        }
+        ASSERT_TRUE(msglog_written_index(l) > 5);
+        ASSERT_TRUE(msglog_append_flushes(l, 0, 70000));     /* large records go straight to the file */
+        check_payloads(l, 1, 4);
+        tmpdirs_cleanup();
+}
+
 /* A failed write of the buffer is cut back and sticky: nothing more is accepted. */
 TEST(failed_flush_is_sticky) {
         const char *dir = tmpdir_new();
@@ -908,6 +971,7 @@ int main(void) {
         RUN(read_verifies);
         RUN(failed_append_rolls_back);
         RUN(write_buffer);
+        RUN(read_buffered);
         RUN(failed_flush_is_sticky);
         RUN(hundred_thousand);
         tmpdirs_cleanup();
