@@ -36,6 +36,7 @@
 #define MAC_HEX (2 * PEERAUTH_MAC_BYTES)
 #define SEQ_HEX 16
 #define TAG_HEX (2 * PEERAUTH_TAG_BYTES)
+static_assert(2 + SEQ_HEX + TAG_HEX == PEERAUTH_LINE_OVERHEAD, "sealed line suffix: \" #\" seq tag");
 
 static_assert(crypto_auth_hmacsha512256_BYTES == PEERAUTH_MAC_BYTES, "HMAC-SHA-512-256 output size");
 static_assert(crypto_auth_hmacsha512256_KEYBYTES == PEERAUTH_KEY_BYTES, "HMAC-SHA-512-256 key size");
@@ -463,18 +464,25 @@ int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
         seq = a->send_seq;
         for (;;) {
                 const char *nl = memchr(tail + pos, '\n', tail_len - pos);
-                uint8_t tag[PEERAUTH_TAG_BYTES];
-                char hex[TAG_HEX + 1];
+                uint8_t tag[PEERAUTH_TAG_BYTES], seqb[8];
+                /* " #" seq (16 lower-case hex digits) tag (32) "\n", without printf */
+                char suffix[PEERAUTH_LINE_OVERHEAD + 1];
                 size_t len;
 
                 if (!nl)
                         break;  /* a partial line stays unsealed (and unsent) until it is complete */
                 len = (size_t) (nl - (tail + pos));
                 line_tag(a->send_key, a->acceptor ? DIR_S2C : DIR_C2S, seq, tail + pos, len, tag);
-                sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
+                for (unsigned i = 0; i < 8; i++)
+                        seqb[i] = (uint8_t) (seq >> (56 - 8 * i));
+                suffix[0] = ' ';
+                suffix[1] = '#';
+                sodium_bin2hex(suffix + 2, SEQ_HEX + 1, seqb, sizeof(seqb));
+                sodium_bin2hex(suffix + 2 + SEQ_HEX, TAG_HEX + 1, tag, sizeof(tag));
+                suffix[PEERAUTH_LINE_OVERHEAD] = '\n';
                 r = buf_append(&out, tail + pos, len);
                 if (r >= 0)
-                        r = buf_printf(&out, " #%016" PRIx64 "%s\n", seq, hex);
+                        r = buf_append(&out, suffix, sizeof(suffix));
                 if (r < 0) {
                         buf_done(&out);
                         return r;

@@ -125,13 +125,25 @@ int buf_append_str(Buf *b, const char *s) {
 
 int buf_printf(Buf *b, const char *fmt, ...) {
         va_list ap;
+        size_t room = b->cap > b->len ? b->cap - b->len : 0;
         int n, r;
 
+        /* Straight into the spare room (the usual case: one vsnprintf); measure and
+         * format again only when it does not fit. On failure b is unchanged. */
         va_start(ap, fmt);
-        n = vsnprintf(NULL, 0, fmt, ap);
+        n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
         va_end(ap);
-        if (n < 0)
+        if (n < 0) {
+                if (room > 0)
+                        b->data[b->len] = 0;
                 return -EINVAL;
+        }
+        if ((size_t) n < room) {
+                b->len += (size_t) n;
+                return 0;
+        }
+        if (room > 0)
+                b->data[b->len] = 0;
         r = buf_reserve(b, (size_t) n);
         if (r < 0)
                 return r;

@@ -72,6 +72,24 @@ TEST(buf) {
         buf_clear(&b);
         buf_done(&b);
         ASSERT_TRUE(b.data == NULL);
+
+        /* buf_printf() formats into the spare room when it fits, else grows and
+         * formats again: every length around the capacity comes out whole. */
+        for (size_t pre = 0; pre < 300; pre++)
+                for (int w = 0; w < 12; w++) {
+                        Buf c = {};
+                        char want[700];
+
+                        for (size_t i = 0; i < pre; i++)
+                                ASSERT_OK(buf_append(&c, "p", 1));
+                        ASSERT_OK(buf_printf(&c, "%0*d|%s", w * 30, 7, "end"));
+                        memset(want, 'p', pre);
+                        snprintf(want + pre, sizeof(want) - pre, "%0*d|%s", w * 30, 7, "end");
+                        ASSERT_STREQ(c.data, want);
+                        ASSERT_EQ_U64(c.len, strlen(want));
+                        ASSERT_TRUE(c.cap > c.len);
+                        buf_done(&c);
+                }
 }
 
 TEST(files) {
