@@ -76,12 +76,23 @@ TEST(chaining_and_alignment) {
 }
 
 TEST(lengths) {
-        uint8_t buf[4096 + 16];
+        static uint8_t buf[5 * 4096 + 16];
 
         for (size_t i = 0; i < sizeof(buf); i++)
                 buf[i] = rnd8();
         for (size_t len = 0; len <= 4096; len += (len < 64 ? 1 : 61))
                 ASSERT_EQ_U64(crc32c_sw(0, buf + 3, len), crc32c_hw(0, buf + 3, len));
+        /* The hardware path's three lanes (3 x 1360 bytes at a time): every length
+         * around one, two and five blocks of them, at every alignment, any state. */
+        for (size_t len = 3 * 1360 - 20; len <= 5 * 4096; len += (len % 4080 < 4060 && len % 4080 > 20 ? 997 : 1))
+                for (size_t start = 0; start < 9; start += 4) {
+                        uint32_t state = (uint32_t) len * 2654435761u;
+
+                        ASSERT_EQ_U64(crc32c_sw(state, buf + start, len), crc32c_hw(state, buf + start, len));
+                }
+        ASSERT_EQ_U64(crc32c_hw(0, buf, 0), 0);
+        memset(buf, 0, 4096);
+        ASSERT_EQ_U64(crc32c_hw(0, buf, 4096), crc32c_sw(0, buf, 4096));
 }
 
 TEST(single_bit_changes) {
