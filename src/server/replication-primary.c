@@ -172,6 +172,8 @@ void replica_pump(Conn *c) {
                 };
                 r = repl_message_format(&e, &c->out.buf);
                 log_record_done(&rec);
+                if (r >= 0)
+                        r = peer_out_seal(&c->out, c->auth);    /* one line at a time: sealed where it is */
                 if (r < 0) {
                         conn_kill(c);
                         return;

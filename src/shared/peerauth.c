@@ -432,12 +432,15 @@ int peerauth_on_proof(PeerAuth *a, const char *line, size_t len, const char **re
 
 /* ---- sealed lines ---- */
 
+/* Sealed in place, last line first: each line moves right by PEERAUTH_LINE_OVERHEAD
+ * times the number of lines before it (the first one does not move), then gets its
+ * suffix. Line i's sealed form ends exactly where line i + 1's begins, so no line
+ * overwrites one that is still to be moved. One pass to find the lines, one
+ * memmove, one Poly1305 pass: a line queued and sealed alone is never copied. */
 int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
-        size_t n_lines = 0, tail_len, pos = 0;
-        uint64_t seq;
-        const char *tail;
-        Buf out = {};
-        int r = 0;
+        size_t ends_stack[128], *ends = ends_stack, n_lines = 0, cap = ELEMENTSOF(ends_stack), grow, last;
+        char dir;
+        int r;
 
         assert(a);
         assert(b);
@@ -448,65 +451,68 @@ int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
                 return 0;
         }
 
-        tail = b->data + from;
-        tail_len = b->len - from;
-        for (const char *p = tail, *e = b->data + b->len; (p = memchr(p, '\n', (size_t) (e - p))); p++)
-                n_lines++;
+        for (const char *p = b->data + from, *e = b->data + b->len, *nl; (nl = memchr(p, '\n', (size_t) (e - p)));
+             p = nl + 1) {
+                if (n_lines == cap) {
+                        size_t *bigger = ends == ends_stack ? malloc(2 * cap * sizeof(size_t))
+                                                             : realloc(ends, 2 * cap * sizeof(size_t));
+
+                        if (!bigger) {
+                                if (ends != ends_stack)
+                                        free(ends);
+                                return -ENOMEM;
+                        }
+                        if (ends == ends_stack)
+                                memcpy(bigger, ends_stack, sizeof(ends_stack));
+                        ends = bigger;
+                        cap *= 2;
+                }
+                ends[n_lines++] = (size_t) (nl - b->data);
+        }
         if (n_lines == 0) {
                 *ret_end = from;
                 return 0;
         }
 
-        /* Build the sealed lines aside (b is unchanged on failure), then put them in place. */
-        r = buf_reserve(&out, tail_len + n_lines * PEERAUTH_LINE_OVERHEAD);
-        if (r < 0)
-                return r;
-        seq = a->send_seq;
-        for (;;) {
-                const char *nl = memchr(tail + pos, '\n', tail_len - pos);
-                uint8_t tag[PEERAUTH_TAG_BYTES], seqb[8];
-                /* " #" seq (16 lower-case hex digits) tag (32) "\n", without printf */
-                char suffix[PEERAUTH_LINE_OVERHEAD + 1];
-                size_t len;
+        grow = n_lines * PEERAUTH_LINE_OVERHEAD;
+        r = n_lines > SIZE_MAX / PEERAUTH_LINE_OVERHEAD ? -ENOMEM : buf_reserve(b, grow);
+        if (r < 0) {
+                if (ends != ends_stack)
+                        free(ends);
+                return r;       /* b is unchanged */
+        }
 
-                if (!nl)
-                        break;  /* a partial line stays unsealed (and unsent) until it is complete */
-                len = (size_t) (nl - (tail + pos));
-                line_tag(a->send_key, a->acceptor ? DIR_S2C : DIR_C2S, seq, tail + pos, len, tag);
-                for (unsigned i = 0; i < 8; i++)
-                        seqb[i] = (uint8_t) (seq >> (56 - 8 * i));
+        /* The partial line after the last '\n' (a partial line stays unsealed and unsent until complete). */
+        last = ends[n_lines - 1] + 1;
+        memmove(b->data + last + grow, b->data + last, b->len - last);
+
+        dir = a->acceptor ? DIR_S2C : DIR_C2S;
+        for (size_t i = n_lines; i-- > 0;) {
+                size_t start = i > 0 ? ends[i - 1] + 1 : from, len = ends[i] - start;
+                char *line = b->data + start + i * PEERAUTH_LINE_OVERHEAD, *suffix = line + len;
+                uint64_t seq = a->send_seq + i;
+                uint8_t tag[PEERAUTH_TAG_BYTES], seqb[8];
+
+                if (i > 0)
+                        memmove(line, b->data + start, len);
+                line_tag(a->send_key, dir, seq, line, len, tag);
+                /* " #" seq (16 lower-case hex digits) tag (32) "\n", without printf; each
+                 * sodium_bin2hex() NUL lands where the next part goes */
+                for (unsigned k = 0; k < 8; k++)
+                        seqb[k] = (uint8_t) (seq >> (56 - 8 * k));
                 suffix[0] = ' ';
                 suffix[1] = '#';
                 sodium_bin2hex(suffix + 2, SEQ_HEX + 1, seqb, sizeof(seqb));
                 sodium_bin2hex(suffix + 2 + SEQ_HEX, TAG_HEX + 1, tag, sizeof(tag));
                 suffix[PEERAUTH_LINE_OVERHEAD] = '\n';
-                r = buf_append(&out, tail + pos, len);
-                if (r >= 0)
-                        r = buf_append(&out, suffix, sizeof(suffix));
-                if (r < 0) {
-                        buf_done(&out);
-                        return r;
-                }
-                seq++;
-                pos += len + 1;
-                if (pos == tail_len)
-                        break;
         }
 
-        /* b: [0, from) as it was, the sealed lines, then the partial line [from + pos, len). */
-        r = buf_reserve(b, out.len - pos);
-        if (r < 0) {
-                buf_done(&out);
-                return r;
-        }
-        memmove(b->data + from + out.len, b->data + from + pos, tail_len - pos);
-        memcpy(b->data + from, out.data, out.len);
-        b->len = from + out.len + (tail_len - pos);
+        b->len += grow;
         b->data[b->len] = '\0';
-        *ret_end = from + out.len;
-        buf_done(&out);
-
+        *ret_end = last + grow;
         a->send_seq += n_lines;
+        if (ends != ends_stack)
+                free(ends);
         return 0;
 }
 

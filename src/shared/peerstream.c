@@ -21,13 +21,19 @@ void peer_out_done(PeerOut *o) {
         o->sealed = 0;
 }
 
+int peer_out_seal(PeerOut *o, PeerAuth *auth) {
+        if (!peerauth_established(auth) || o->sealed >= o->buf.len)
+                return 0;
+        return peerauth_seal(auth, &o->buf, MAX(o->sealed, o->pos), &o->sealed);
+}
+
 int peer_out_write(PeerOut *o, int fd, PeerAuth *auth, const char **ret_what) {
         size_t limit = o->buf.len;
         int r;
 
         if (peerauth_established(auth)) {
                 if (o->sealed < o->buf.len) {
-                        r = peerauth_seal(auth, &o->buf, MAX(o->sealed, o->pos), &o->sealed);
+                        r = peer_out_seal(o, auth);
                         if (r < 0) {
                                 if (ret_what)
                                         *ret_what = "cannot seal a line";

@@ -43,6 +43,11 @@ static inline void peer_out_seal_from_here(PeerOut *o) {
 void peer_out_clear(PeerOut *o);
 void peer_out_done(PeerOut *o);
 
+/* Seal the complete lines queued since the last seal, now (when auth is established;
+ * else nothing to do). Sealing a line right after queueing it costs no copy (a batch
+ * moves every line but the first). -ENOMEM: nothing changed. */
+int peer_out_seal(PeerOut *o, PeerAuth *auth);
+
 /* Seal what was queued since the last call (when auth is established; only complete,
  * sealed lines go out then), and send until the socket is full. 0 when all that may
  * go out went out or the socket would block (see peer_out_pending()); < 0 on failure,

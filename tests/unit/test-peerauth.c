@@ -309,6 +309,70 @@ TEST(tag_is_chacha20_poly1305) {
         peerauth_done(&s);
 }
 
+/* Sealing many lines at once (in place, last line first) gives exactly the bytes of
+ * sealing them one at a time: 300 lines of lengths 0..299, more than the 128 line
+ * ends peerauth_seal() keeps on the stack, after a prefix and before a partial line. */
+TEST(batch_equals_one_by_one) {
+        PeerAuthKey ka;
+        PeerAuth c, s, c2;
+        Buf batch = {}, single = {};
+        const char *reason = NULL;
+        char *line;
+        size_t end, len;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+        c2 = c;
+
+        ASSERT_OK(buf_append_str(&batch, "already sealed\n"));
+        ASSERT_OK(buf_append_str(&single, "already sealed\n"));
+        for (size_t i = 0; i < 300; i++) {
+                for (size_t k = 0; k < i; k++)
+                        ASSERT_OK(buf_append(&batch, &"abcdefghijklmnopqrstuvwxyz #"[(i + k) % 28], 1));
+                ASSERT_OK(buf_append(&batch, "\n", 1));
+        }
+        ASSERT_OK(buf_append_str(&batch, "partial"));
+
+        for (size_t pos = strlen("already sealed\n"); pos < batch.len;) {
+                const char *nl = memchr(batch.data + pos, '\n', batch.len - pos);
+                size_t from = single.len;
+
+                if (!nl)
+                        break;
+                ASSERT_OK(buf_append(&single, batch.data + pos, (size_t) (nl - (batch.data + pos)) + 1));
+                ASSERT_OK(peerauth_seal(&c2, &single, from, &end));
+                ASSERT_EQ_U64(end, single.len);
+                pos = (size_t) (nl - batch.data) + 1;
+        }
+        ASSERT_OK(buf_append_str(&single, "partial"));
+
+        ASSERT_OK(peerauth_seal(&c, &batch, strlen("already sealed\n"), &end));
+        ASSERT_EQ_U64(c.send_seq, 300);
+        ASSERT_EQ_U64(c2.send_seq, 300);
+        ASSERT_EQ_U64(batch.len, single.len);
+        ASSERT_TRUE(memcmp(batch.data, single.data, batch.len) == 0);
+        ASSERT_EQ_U64(end, batch.len - strlen("partial"));
+        ASSERT_TRUE(batch.data[batch.len] == '\0');
+
+        /* and the acceptor opens all 300 */
+        buf_consume(&batch, strlen("already sealed\n"));
+        batch.len -= strlen("partial");
+        for (size_t i = 0; i < 300; i++) {
+                ASSERT_OK(open_line(&s, &batch, &line, &reason));
+                len = strlen(line);
+                ASSERT_EQ_U64(len, i);
+                free(line);
+        }
+        ASSERT_EQ_U64(batch.len, 0);
+
+        buf_done(&batch);
+        buf_done(&single);
+        peerauth_done(&c);
+        peerauth_done(&c2);
+        peerauth_done(&s);
+}
+
 TEST(wrong_key_both_ways) {
         PeerAuthKey ka, kb;
         PeerAuth c, s;
@@ -705,6 +769,7 @@ int main(void) {
         RUN(key_file);
         RUN(handshake_ok_and_lines);
         RUN(tag_is_chacha20_poly1305);
+        RUN(batch_equals_one_by_one);
         RUN(wrong_key_both_ways);
         RUN(forged_proof);
         RUN(tampered_replayed_reordered_truncated);
