@@ -233,6 +233,8 @@ TEST(handshake_ok_and_lines) {
         peerauth_done(&s);
 }
 
+void peerauth_poly1305_use_openssl(bool use);   /* peerauth.c, for this test only */
+
 /* The tag is the ChaCha20-Poly1305 tag of nothing with the line as associated data, nonce dir | 0 0 0 | seq (doc/protocol.md),
  * computed here independently of peerauth.c. */
 static void expect_tag(const PeerAuth *sender, char dir, uint64_t seq, const char *content, const char *sealed) {
@@ -284,13 +286,17 @@ TEST(tag_is_chacha20_poly1305) {
         /* Every length across Poly1305's 16-byte padding, and long lines: peerauth.c
          * builds the tag from ChaCha20 and Poly1305 itself, the AEAD call above is
          * the reference. */
-        static const size_t lens[] = { 4095, 4096, 4097, 65519, 65520 };
+        static const size_t lens[] = { 511, 512, 513, 4095, 4096, 4097, 65519, 65520 };
         _cleanup_(freep) char *content = malloc(65521 + 1);
         ASSERT_TRUE(content);
         for (size_t i = 0; i < 65521; i++)
                 content[i] = (char) ('!' + (i * 7919) % 90);
-        for (size_t n = 0; n < 100 + ELEMENTSOF(lens); n++) {
-                size_t l = n < 100 ? n : lens[n - 100];
+        for (size_t n = 0; n < 2 * (100 + ELEMENTSOF(lens)); n++) {
+                size_t l = n % (100 + ELEMENTSOF(lens)) < 100 ? n % (100 + ELEMENTSOF(lens))
+                                                              : lens[n % (100 + ELEMENTSOF(lens)) - 100];
+
+                /* first with OpenSSL's Poly1305, then again with libsodium's (the fallback) */
+                peerauth_poly1305_use_openssl(n < 100 + ELEMENTSOF(lens));
                 char saved = content[l], saved_next = content[l + 1];
 
                 content[l] = '\n';
@@ -303,6 +309,7 @@ TEST(tag_is_chacha20_poly1305) {
                 content[l] = saved;
                 content[l + 1] = saved_next;
         }
+        peerauth_poly1305_use_openssl(true);
 
         buf_done(&wire);
         peerauth_done(&c);

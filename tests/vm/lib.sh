@@ -10,7 +10,7 @@ CACHE_DIR=${FUSION_VM_CACHE:-$VM_DIR/cache}
 
 # Packages of the guest. Everything the .deb depends on must be here: the
 # guest has no network, dpkg -i cannot fetch anything.
-GUEST_PACKAGES=systemd,systemd-sysv,dbus,udev,polkitd,libinih1,libsodium23,linux-image-amd64,initramfs-tools,iproute2,procps,kmod
+GUEST_PACKAGES=systemd,systemd-sysv,dbus,udev,polkitd,libinih1,libsodium23,libssl3,linux-image-amd64,initramfs-tools,iproute2,procps,kmod
 GUEST_SUITE=bookworm
 GUEST_MIRRORS=(
         "deb http://deb.debian.org/debian bookworm main"
