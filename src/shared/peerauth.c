@@ -14,7 +14,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <dlfcn.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -212,32 +215,81 @@ static void establish(PeerAuth *a) {
  * Built here from its two parts, the first ChaCha20 block (libsodium), then
  * Poly1305 over line | zero padding to 16 | le64(len) | le64(0), rather than
  * by calling crypto_aead_chacha20poly1305_ietf_encrypt_detached(). Every line
- * of replication and heartbeats is sealed, and the Poly1305 pass over it is
- * the cost: OpenSSL's (EVP_MAC "POLY1305", with AVX2/AVX-512 code) takes
+ * of replication and heartbeats is sealed, and on long lines the Poly1305
+ * pass is the cost: OpenSSL's (EVP_MAC "POLY1305", AVX2/AVX-512 code) takes
  * 0.36 us for 4 KiB here, libsodium's 0.87 us one-shot and 2.3 us
- * incrementally; the whole tag went from 1.35 us (the AEAD call) to ~0.5 us,
- * and a primary at 64 clients x 4 KiB from 23 to 21 us of server CPU per
- * write. Should OpenSSL fail (no POLY1305 in its providers, no memory),
- * libsodium's Poly1305 computes the same tag. test-peerauth checks every tag
+ * incrementally; the whole 4 KiB tag went from 1.35 us (the AEAD call) to
+ * ~0.5 us, and a primary at 64 clients x 4 KiB from 23 to 21 us of server
+ * CPU per write.
+ *
+ * libcrypto is dlopen()ed at the first line of POLY1305_OPENSSL_MIN bytes or
+ * more, not linked: loaded and initialised it adds ~3 MiB to a process's RSS,
+ * which a server that only exchanges heartbeats (or short entries) does not
+ * need. Without it (not installed, no POLY1305 in its providers, no memory)
+ * libsodium's Poly1305 computes the same tag. test-peerauth checks both
  * against the AEAD call. */
+#define POLY1305_OPENSSL_MIN 256
+
+static struct {
+        typeof(OPENSSL_init_crypto) *init_crypto;
+        typeof(EVP_MAC_fetch) *mac_fetch;
+        typeof(EVP_MAC_free) *mac_free;
+        typeof(EVP_MAC_CTX_new) *ctx_new;
+        typeof(EVP_MAC_init) *init;
+        typeof(EVP_MAC_update) *update;
+        typeof(EVP_MAC_final) *final;
+        bool loaded;
+} libcrypto;
+static pthread_once_t libcrypto_once = PTHREAD_ONCE_INIT;
 static _Thread_local EVP_MAC_CTX *poly1305_ctx;
 static _Thread_local bool poly1305_unavailable;
 
+static void libcrypto_load(void) {
+        void *dl = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+
+        if (!dl)
+                return;
+        libcrypto.init_crypto = (typeof(libcrypto.init_crypto)) dlsym(dl, "OPENSSL_init_crypto");
+        libcrypto.mac_fetch = (typeof(libcrypto.mac_fetch)) dlsym(dl, "EVP_MAC_fetch");
+        libcrypto.mac_free = (typeof(libcrypto.mac_free)) dlsym(dl, "EVP_MAC_free");
+        libcrypto.ctx_new = (typeof(libcrypto.ctx_new)) dlsym(dl, "EVP_MAC_CTX_new");
+        libcrypto.init = (typeof(libcrypto.init)) dlsym(dl, "EVP_MAC_init");
+        libcrypto.update = (typeof(libcrypto.update)) dlsym(dl, "EVP_MAC_update");
+        libcrypto.final = (typeof(libcrypto.final)) dlsym(dl, "EVP_MAC_final");
+        if (!libcrypto.init_crypto || !libcrypto.mac_fetch || !libcrypto.mac_free || !libcrypto.ctx_new ||
+            !libcrypto.init || !libcrypto.update || !libcrypto.final ||
+            /* no openssl.cnf: nothing in it concerns a bare Poly1305 */
+            libcrypto.init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1) {
+                dlclose(dl);
+                return;
+        }
+        libcrypto.loaded = true;        /* never unloaded */
+}
+
 /* Not in peerauth.h: for test-peerauth, which checks both ways of computing the tag. */
 void peerauth_poly1305_use_openssl(bool use);
+bool peerauth_poly1305_openssl_active(void);
 void peerauth_poly1305_use_openssl(bool use) {
         poly1305_unavailable = !use;
 }
+bool peerauth_poly1305_openssl_active(void) {
+        return poly1305_ctx && !poly1305_unavailable;
+}
 
 static EVP_MAC_CTX *poly1305_openssl(void) {
-        if (!poly1305_ctx && !poly1305_unavailable) {
-                EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+        if (poly1305_unavailable)
+                return NULL;
+        if (poly1305_ctx)
+                return poly1305_ctx;
+        (void) pthread_once(&libcrypto_once, libcrypto_load);
+        if (libcrypto.loaded) {
+                EVP_MAC *mac = libcrypto.mac_fetch(NULL, "POLY1305", NULL);
 
                 if (mac)
-                        poly1305_ctx = EVP_MAC_CTX_new(mac);
-                EVP_MAC_free(mac);      /* the context keeps its own reference */
-                poly1305_unavailable = !poly1305_ctx;
+                        poly1305_ctx = libcrypto.ctx_new(mac);
+                libcrypto.mac_free(mac);        /* the context keeps its own reference */
         }
+        poly1305_unavailable = !poly1305_ctx;
         return poly1305_ctx;
 }
 
@@ -257,11 +309,11 @@ static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t s
         /* Cannot fail. The one-time key is the first 32 bytes of block 0. */
         (void) crypto_stream_chacha20_ietf(block0, sizeof(block0), nonce, key);
 
-        ctx = poly1305_unavailable ? NULL : poly1305_openssl();
-        if (ctx && EVP_MAC_init(ctx, block0, crypto_onetimeauth_poly1305_KEYBYTES, NULL) == 1 &&
-            EVP_MAC_update(ctx, (const unsigned char *) line, len) == 1 && EVP_MAC_update(ctx, zeros, pad) == 1 &&
-            EVP_MAC_update(ctx, lengths, sizeof(lengths)) == 1 &&
-            EVP_MAC_final(ctx, out, &tag_len, PEERAUTH_TAG_BYTES) == 1 && tag_len == PEERAUTH_TAG_BYTES) {
+        ctx = len >= POLY1305_OPENSSL_MIN ? poly1305_openssl() : NULL;
+        if (ctx && libcrypto.init(ctx, block0, crypto_onetimeauth_poly1305_KEYBYTES, NULL) == 1 &&
+            libcrypto.update(ctx, (const unsigned char *) line, len) == 1 && libcrypto.update(ctx, zeros, pad) == 1 &&
+            libcrypto.update(ctx, lengths, sizeof(lengths)) == 1 &&
+            libcrypto.final(ctx, out, &tag_len, PEERAUTH_TAG_BYTES) == 1 && tag_len == PEERAUTH_TAG_BYTES) {
                 sodium_memzero(block0, sizeof(block0));
                 return;
         }

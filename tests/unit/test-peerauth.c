@@ -233,7 +233,9 @@ TEST(handshake_ok_and_lines) {
         peerauth_done(&s);
 }
 
-void peerauth_poly1305_use_openssl(bool use);   /* peerauth.c, for this test only */
+/* peerauth.c, for this test only */
+void peerauth_poly1305_use_openssl(bool use);
+bool peerauth_poly1305_openssl_active(void);
 
 /* The tag is the ChaCha20-Poly1305 tag of nothing with the line as associated data, nonce dir | 0 0 0 | seq (doc/protocol.md),
  * computed here independently of peerauth.c. */
@@ -286,7 +288,7 @@ TEST(tag_is_chacha20_poly1305) {
         /* Every length across Poly1305's 16-byte padding, and long lines: peerauth.c
          * builds the tag from ChaCha20 and Poly1305 itself, the AEAD call above is
          * the reference. */
-        static const size_t lens[] = { 511, 512, 513, 4095, 4096, 4097, 65519, 65520 };
+        static const size_t lens[] = { 255, 256, 257, 511, 512, 513, 4095, 4096, 4097, 65519, 65520 };
         _cleanup_(freep) char *content = malloc(65521 + 1);
         ASSERT_TRUE(content);
         for (size_t i = 0; i < 65521; i++)
@@ -310,6 +312,8 @@ TEST(tag_is_chacha20_poly1305) {
                 content[l + 1] = saved_next;
         }
         peerauth_poly1305_use_openssl(true);
+        /* libcrypto.so.3 is there (libssl-dev pulls libssl3): the first half really ran on OpenSSL */
+        ASSERT_TRUE(peerauth_poly1305_openssl_active());
 
         buf_done(&wire);
         peerauth_done(&c);
