@@ -5,8 +5,9 @@
 # fusion-primary alone brings up the monitor and both backups (Type=notify,
 # so "active" means READY=1 arrived), the servers answer PING on their
 # socket-activated ports, the monitor names a primary, a client's message
-# makes the round trip (fusion-client send, then get), fusionctl status shows
-# three servers up, and a SIGKILLed server is restarted by systemd
+# makes the round trip (fusion-client send, then get; also a 4000-byte one,
+# whose replication lines the servers seal with the libcrypto they dlopen()),
+# fusionctl status shows three servers up, and a SIGKILLed server is restarted by systemd
 # (Restart=on-failure).
 . "$FUSION_SHARE/guest/lib.sh"
 
@@ -52,6 +53,19 @@ expect "fusion-client get $idx" "$payload" "$(fusion-client get "$idx" | cut -d'
 wait_for 30 "fusionctl status: three servers up" servers_up 3
 fusionctl status || fail "fusionctl status failed"
 log "ok: fusionctl status shows 3 up, primary $(primary_name)"
+
+# A 4 KiB message: its sealed ENTRY lines take OpenSSL's Poly1305, which each
+# server dlopen()s at its first long line, here under the units' sandbox
+# (MemoryDenyWriteExecute, SystemCallFilter, ProtectSystem).
+big=$(head -c 3000 /dev/urandom | base64 -w0)
+out=$(fusion-client --deadline 20000 send "$big") || fail "fusion-client send (4000 bytes) failed: $out"
+case $out in "OK "*) ;; *) fail "fusion-client send (4000 bytes): got '$out'" ;; esac
+expect "fusion-client get ${out#OK } (4000 bytes)" "$big" "$(fusion-client get "${out#OK }" | cut -d' ' -f3-)"
+has_libcrypto() { grep -q 'libcrypto\.so\.3' "/proc/$(systemctl show -P MainPID "$1")/maps"; }
+for u in fusion-primary fusion-backup fusion-backup2; do
+        wait_for 30 "$u to load libcrypto for the long line" has_libcrypto "$u.service"
+done
+log "ok: a 4000-byte message round trip; all three servers sealed or opened it with libcrypto"
 
 n0=$(systemctl show -P NRestarts fusion-backup2.service)
 pid0=$(systemctl show -P MainPID fusion-backup2.service)
