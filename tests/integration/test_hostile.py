@@ -574,11 +574,12 @@ def t_flood():
         # doc/security.md's table: every client connection (max_clients, plus the reserve of 3) with a
         # full line buffer of max_message_bytes + 80 bytes (the oversized attack fills them): 259 *
         # 64 KiB = 16.2 MiB; the attack's replies are ERR lines, far below the 1 MiB output bound;
-        # replication: 4 MiB of output per backup plus its sealed copy while it is built (the
-        # restarted backup catches up): 2 * 2 * 4 MiB = 16 MiB; 8 MiB for the allocator and the rest.
+        # replication: 1 MiB of output per backup, plus one pump's 256 KiB past it (the restarted
+        # backup catches up; lines are sealed in place): 2 * 1.25 MiB; libcrypto, dlopen()ed at the
+        # first long replication line: 4 MiB; 12 MiB for the allocator and the rest.
         # The monitor's buffers are far smaller (1 KiB heartbeat lines, 256 B client API lines).
         line_buffers = (max_clients + 3) * (65536 + 80 + 2)
-        bound_kib = (line_buffers + 16 * 2**20 + 8 * 2**20) // 1024 * (4 if sanitized() else 1)
+        bound_kib = (line_buffers + 2 * (2**20 + 2**18) + 4 * 2**20 + 12 * 2**20) // 1024 * (4 if sanitized() else 1)
         totals = [sum(cn[i] for _, _, cn in procs) for i in range(len(KINDS))]
         print("flood: %.0f s on %d ports: %s; the writer got %d acks, no error; %s restarted mid-flood and "
               "replicated again after %.1f s; primary %s" % (
