@@ -36,7 +36,6 @@ typedef struct Bench {
         uint64_t *lat;         /* latencies in usec, one per OK */
         uint64_t n_lat, errors;
         char *payload;
-        size_t payload_len;
         usec_t start;
         bool error_printed;
 } Bench;
@@ -56,7 +55,7 @@ static int bench_queue(Bench *b, BenchConn *bc) {
                 int r = buf_printf(&bc->out, "PUT bench-%ld-%" PRIu64 "-%u-%" PRIu64 " ", (long) getpid(),
                                    (uint64_t) b->start, bc->id, bc->sent);
                 if (r >= 0)
-                        r = buf_append(&bc->out, b->payload, b->payload_len);
+                        r = buf_append(&bc->out, b->payload, b->o->size);
                 if (r >= 0)
                         r = buf_append(&bc->out, "\n", 1);
                 if (r < 0)
@@ -315,7 +314,6 @@ int cmd_bench(Client *c, const BenchOptions *o) {
         }
         memset(b.payload, 'x', o->size);
         b.payload[o->size] = 0;
-        b.payload_len = o->size;
 
         r = bench_connect(c, &b);
         if (r < 0) {

@@ -254,23 +254,28 @@ static int client_subscribe(Client *c) {
         return 1;
 }
 
-/* Take what the subscription has to say now (without waiting). true when the
- * primary it announces is known and is not at address. */
-static bool client_announced_elsewhere(Client *c, const char *address) {
+/* Take the subscription's next line, waiting until deadline: 0 when one came;
+ * -ETIMEDOUT when none did; another error closes the subscription. */
+static int client_read_announcement(Client *c, usec_t deadline) {
         char *line;
         size_t len;
         int r;
 
-        while (c->subscription) {
-                r = conn_read_line(c->subscription, now_usec(), &line, &len);
-                if (r == -ETIMEDOUT)
-                        break;
-                if (r < 0) {
-                        c->subscription = conn_free(c->subscription);
-                        break;
-                }
+        r = conn_read_line(c->subscription, deadline, &line, &len);
+        if (r >= 0) {
                 client_take_announcement(c, line, len);
+                return 0;
         }
+        if (r != -ETIMEDOUT)
+                c->subscription = conn_free(c->subscription);
+        return r;
+}
+
+/* Take what the subscription has to say now (without waiting). true when the
+ * primary it announces is known and is not at address. */
+static bool client_announced_elsewhere(Client *c, const char *address) {
+        while (c->subscription && client_read_announcement(c, now_usec()) >= 0)
+                ;
         return c->announced.known && strcmp(c->announced.address, address) != 0;
 }
 
@@ -287,18 +292,8 @@ static void client_wait_for_change(Client *c, usec_t deadline) {
                 /* Just subscribed and the primary is already another one than we used: go. */
                 if (r > 0 && c->primary.known && client_announced_elsewhere(c, c->primary.address))
                         return;
-                if (r >= 0) {
-                        char *line;
-                        size_t len;
-
-                        r = conn_read_line(c->subscription, deadline, &line, &len);
-                        if (r >= 0) {
-                                client_take_announcement(c, line, len);
-                                return;   /* PRIMARY/NOPRIMARY: something moved */
-                        }
-                        if (r != -ETIMEDOUT)
-                                c->subscription = conn_free(c->subscription);
-                }
+                if (r >= 0 && client_read_announcement(c, deadline) >= 0)
+                        return;   /* PRIMARY/NOPRIMARY: something moved */
         }
         n = now_usec();
         if (n >= deadline)

@@ -515,24 +515,26 @@ static void conn_list_free(Conn *c) {
 
 /* Graceful stop */
 
+static size_t manager_client_conns(const Manager *m) {
+        size_t n = 0;
+
+        for (const Conn *c = m->conns; c; c = c->next)
+                n += !c->is_replica;
+        return n;
+}
+
 static int manager_on_drain_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        size_t left = 0;
 
-        for (Conn *c = m->conns; c; c = c->next)
-                left += !c->is_replica;
-        log_info("Stopping with %zu client connection(s) still open after %" PRIu64 " ms.", left,
+        log_info("Stopping with %zu client connection(s) still open after %" PRIu64 " ms.", manager_client_conns(m),
                  SHUTDOWN_GRACE_USEC / USEC_PER_MSEC);
         (void) sd_event_exit(m->event, 0);
         return 0;
 }
 
 void manager_drain_check(Manager *m) {
-        if (!m->draining)
+        if (!m->draining || manager_client_conns(m) > 0)
                 return;
-        for (Conn *c = m->conns; c; c = c->next)
-                if (!c->is_replica)
-                        return;
         log_debug("Every client connection answered and closed, stopping.");
         (void) sd_event_exit(m->event, 0);
 }

@@ -617,6 +617,11 @@ int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint
 }
 
 /* Write the bytes at the file's end (written_off); on any failure cut the file back. */
+/* Whether a record of rec_len bytes makes msglog_append() write the buffer out first. */
+static bool wbuf_flush_first(const MsgLog *l, size_t rec_len) {
+        return rec_len >= WBUF_DIRECT_MIN || l->wbuf_len + rec_len > WBUF_MAX;
+}
+
 static int write_record(MsgLog *l, struct iovec *iov, int n, size_t total) {
         uint64_t off = l->written_off;
         int r = 0;
@@ -683,7 +688,7 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
         rec_header_set_crc(hdr, crc);
 
         rec_len = sizeof(hdr) + msgid_len + payload_len;
-        if (rec_len >= WBUF_DIRECT_MIN || l->wbuf_len + rec_len > WBUF_MAX) {
+        if (wbuf_flush_first(l, rec_len)) {
                 r = msglog_flush(l);
                 if (r < 0)
                         return r;
@@ -775,35 +780,48 @@ void log_record_done(LogRecord *r) {
 }
 
 bool msglog_append_flushes(const MsgLog *l, size_t msgid_len, size_t payload_len) {
-        size_t rec_len = REC_HEADER_SIZE + msgid_len + payload_len;
-
         assert(l);
-        return l->wbuf_len > 0 && (rec_len >= WBUF_DIRECT_MIN || l->wbuf_len + rec_len > WBUF_MAX);
+        return l->wbuf_len > 0 && wbuf_flush_first(l, REC_HEADER_SIZE + msgid_len + payload_len);
+}
+
+/* Record index's entry and its length in the log (header, msgid and payload). */
+static int record_span(const MsgLog *l, uint64_t index, const Entry **ret_e, uint64_t *ret_len) {
+        const Entry *e;
+        uint64_t end;
+
+        if (index == 0 || index > l->n_entries)
+                return -ENOENT;
+        e = &l->entries[index - 1];
+        end = index < l->n_entries ? l->entries[index].offset : l->size;
+        if (end - e->offset < REC_HEADER_SIZE + (uint64_t) e->msgid_len)
+                return -EBADMSG;
+        *ret_e = e;
+        *ret_len = end - e->offset;
+        return 0;
 }
 
 int msglog_read_buffered(MsgLog *l, uint64_t index, LogRecord *ret) {
         const Entry *e;
         const uint8_t *p;
-        uint64_t end;
+        uint64_t len;
         RecHeader h;
+        int r;
 
         assert(l);
         assert(ret);
 
-        if (index == 0 || index > l->n_entries)
-                return -ENOENT;
-        e = &l->entries[index - 1];
+        r = record_span(l, index, &e, &len);
+        if (r < 0)
+                return r;
         if (e->offset < l->written_off)
                 return msglog_read(l, index, ret);
-
-        end = index < l->n_entries ? l->entries[index].offset : l->size;
-        if (end - l->written_off > l->wbuf_len)
+        if (e->offset + len - l->written_off > l->wbuf_len)
                 return -EBADMSG;
         p = l->wbuf + (e->offset - l->written_off);
         rec_header_decode(p, &h);
         /* Our own bytes, so a mismatch would be a bug here; refuse rather than stream it. */
         if (h.index != index || h.term != e->term || h.msgid_len != e->msgid_len || h.flags != e->flags ||
-            end - e->offset != (uint64_t) REC_HEADER_SIZE + h.msgid_len + h.payload_len)
+            len != (uint64_t) REC_HEADER_SIZE + h.msgid_len + h.payload_len)
                 return -EBADMSG;
 
         *ret = (LogRecord){ .index = index, .term = h.term, .flags = h.flags, .msgid_len = h.msgid_len,
@@ -819,21 +837,18 @@ int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
         char msgid[MSGID_MAX_LEN + 1];
         _cleanup_(freep) char *payload = NULL;
         const Entry *e;
-        uint64_t end, len;
+        uint64_t len;
         size_t payload_len;
         RecHeader h;
         ssize_t k;
+        int r;
 
         assert(l);
         assert(ret);
 
-        if (index == 0 || index > l->n_entries)
-                return -ENOENT;
-        e = &l->entries[index - 1];
-        end = index < l->n_entries ? l->entries[index].offset : l->size;
-        len = end - e->offset;
-        if (len < REC_HEADER_SIZE + (uint64_t) e->msgid_len)
-                return -EBADMSG;
+        r = record_span(l, index, &e, &len);
+        if (r < 0)
+                return r;
         payload_len = (size_t) (len - REC_HEADER_SIZE - e->msgid_len);
 
         payload = malloc(payload_len + 1);
@@ -848,7 +863,7 @@ int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
                 /* Still in the write buffer (a record never straddles its start). */
                 const uint8_t *p = l->wbuf + (e->offset - l->written_off);
 
-                assert(end - l->written_off <= l->wbuf_len);
+                assert(e->offset + len - l->written_off <= l->wbuf_len);
                 memcpy(hdr, p, sizeof(hdr));
                 memcpy(msgid, p + sizeof(hdr), e->msgid_len);
                 memcpy(payload, p + sizeof(hdr) + e->msgid_len, payload_len);

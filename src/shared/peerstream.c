@@ -32,13 +32,11 @@ int peer_out_write(PeerOut *o, int fd, PeerAuth *auth, const char **ret_what) {
         int r;
 
         if (peerauth_established(auth)) {
-                if (o->sealed < o->buf.len) {
-                        r = peer_out_seal(o, auth);
-                        if (r < 0) {
-                                if (ret_what)
-                                        *ret_what = "cannot seal a line";
-                                return r;
-                        }
+                r = peer_out_seal(o, auth);
+                if (r < 0) {
+                        if (ret_what)
+                                *ret_what = "cannot seal a line";
+                        return r;
                 }
                 limit = o->sealed;
         }
