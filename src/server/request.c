@@ -106,6 +106,12 @@ static int request_write(Conn *c, const Request *req) {
         }
 
         r = msgid ? msglog_find_msgid(m->log, msgid, msgid_len, &index) : 0;
+        if (r < 0) {
+                /* The log could not be read back: a server that cannot read its log stops. */
+                manager_fail(m, r, "read a msgid back from the message log");
+                b = conn_reply_buf(c);
+                return b ? reply_err(b, ERRC_INTERNAL, "cannot read the message log") : -ENOMEM;
+        }
         if (r > 0 && index <= m->commit_index) {
                 b = conn_reply_buf(c);
                 return b ? reply_ok(b, index) : -ENOMEM;

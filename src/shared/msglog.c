@@ -2,9 +2,12 @@
 /*
  * msglog — the on-disk message log (format and recovery rules in
  * doc/storage.md). The file is the truth; in memory we keep, per index, the
- * record's offset, term, flags and msgid (in one string arena), the term
- * segments, and an open-addressing msgid -> index table (linear probing,
- * backward-shift deletion). Appends go to a write buffer that msglog_flush()
+ * record's offset, flags and msgid length (16 bytes), the term segments
+ * (a record's term is its segment's), and an open-addressing msgid -> index
+ * table (linear probing, backward-shift deletion) whose slots carry 24 bits
+ * of the msgid's hash beside the index, so a probe compares msgids only
+ * when those match; the msgid itself is then read from the record (write
+ * buffer or file), not kept in memory. Appends go to a write buffer that msglog_flush()
  * writes with one pwrite() at the end of the file (a record over
  * WBUF_DIRECT_MIN bytes is written on its own); a write that fails half-way
  * is cut off again, so a live process never leaves a torn record behind.
@@ -40,11 +43,16 @@
 #define WBUF_MAX (256u * 1024u)              /* flush before the buffer would grow past this */
 #define WBUF_DIRECT_MIN (64u * 1024u)        /* records this large bypass the buffer */
 
+/* A msgid table slot: 0 = empty, else the record index (low bits) and the
+ * top 24 bits of its msgid's hash. */
+#define SLOT_INDEX_BITS 40
+#define SLOT_INDEX_MASK ((UINT64_C(1) << SLOT_INDEX_BITS) - 1)
+#define SLOT_TAG(hash) ((hash) >> SLOT_INDEX_BITS)
+#define MSGLOG_MAX_RECORDS SLOT_INDEX_MASK
+
 typedef struct Entry {
         uint64_t offset;        /* of the record header in the file */
-        uint64_t term;
-        uint64_t msgid_off;     /* into MsgLog.msgids */
-        uint32_t msgid_hash;
+        uint32_t msgid_home;    /* low 32 bits of the msgid's hash: its slot is home & (n_slots - 1) */
         uint8_t msgid_len;
         uint8_t flags;
 } Entry;
@@ -66,11 +74,9 @@ struct MsgLog {
         Entry *entries;         /* entries[i] is record i + 1 */
         size_t n_entries, n_entries_alloc;
 
-        char *msgids;           /* msgid bytes of all records, in index order, no separators */
-        size_t msgids_len, msgids_alloc;
-
-        uint64_t *slots;        /* msgid table: record index, 0 = empty; size a power of two */
+        uint64_t *slots;        /* msgid table (SLOT_*); size a power of two */
         size_t n_slots, n_slots_used;
+        const uint8_t *scan_base;  /* while msglog_open() scans: the mapped file */
 
         LogSegment *segments;
         size_t n_segments, n_segments_alloc;
@@ -189,32 +195,80 @@ static int grow(void **p, size_t *alloc, size_t need, size_t elsize) {
         return 0;
 }
 
-static uint32_t msgid_hash(const char *s, size_t len) {
-        uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+static bool test_collide;
 
-        for (size_t i = 0; i < len; i++)
-                h = (h ^ (uint8_t) s[i]) * 0x100000001b3ull;
-        return (uint32_t) (h ^ (h >> 32));
+void msglog_test_hash_collisions(bool on) {
+        test_collide = on;
 }
 
-/* The slot holding msgid, or the empty slot where it would go. Table non-empty. */
-static size_t msgid_slot(const MsgLog *l, const char *id, size_t len, uint32_t hash, bool *ret_found) {
+static uint64_t msgid_hash(const char *s, size_t len) {
+        uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, then murmur3's finaliser for the high bits */
+
+        if (test_collide)
+                return 0x5a5a5a5a5a5a5a5aull;
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (uint8_t) s[i]) * 0x100000001b3ull;
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 33;
+        return h;
+}
+
+/* Whether record e's msgid is id (1) or not (0): from the write buffer, the
+ * file being scanned by msglog_open(), or the file. Only called when the
+ * slot's hash bits and the length match. */
+static int entry_msgid_equals(const MsgLog *l, const Entry *e, const char *id, size_t len) {
+        uint64_t off = e->offset + REC_HEADER_SIZE;
+        char buf[MSGID_MAX_LEN];
+        ssize_t k;
+
+        if (e->msgid_len != len)
+                return 0;
+        if (l->scan_base)
+                return memcmp(l->scan_base + off, id, len) == 0;
+        if (e->offset >= l->written_off)
+                return memcmp(l->wbuf + (off - l->written_off), id, len) == 0;
+        do
+                k = pread(l->fd, buf, len, (off_t) off);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+        if ((size_t) k != len)
+                return -EIO;
+        return memcmp(buf, id, len) == 0;
+}
+
+/* 1 and the slot holding msgid, 0 if it is not in the table, or a read error. */
+static int msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot) {
         size_t mask = l->n_slots - 1;
 
-        for (size_t i = hash & mask;; i = (i + 1) & mask) {
-                const Entry *e;
+        if (l->n_slots == 0)
+                return 0;
+        for (size_t i = (uint32_t) hash & mask;; i = (i + 1) & mask) {
+                uint64_t s = l->slots[i];
+                int r;
 
-                if (l->slots[i] == 0) {
-                        *ret_found = false;
-                        return i;
-                }
-                e = &l->entries[l->slots[i] - 1];
-                if (e->msgid_hash == hash && e->msgid_len == len &&
-                    memcmp(l->msgids + e->msgid_off, id, len) == 0) {
-                        *ret_found = true;
-                        return i;
+                if (s == 0)
+                        return 0;
+                if (SLOT_TAG(s) != SLOT_TAG(hash))
+                        continue;
+                r = entry_msgid_equals(l, &l->entries[(s & SLOT_INDEX_MASK) - 1], id, len);
+                if (r != 0) {
+                        *ret_slot = i;
+                        return r;
                 }
         }
+}
+
+/* Put a slot value into the first empty slot of its probe run. */
+static void msgid_table_put(uint64_t *slots, size_t n, uint32_t home, uint64_t value) {
+        size_t i = home & (n - 1);
+
+        while (slots[i] != 0)
+                i = (i + 1) & (n - 1);
+        slots[i] = value;
 }
 
 static int msgid_table_reserve(MsgLog *l, size_t need) {
@@ -232,31 +286,27 @@ static int msgid_table_reserve(MsgLog *l, size_t need) {
                 return -ENOMEM;
         }
         l->n_slots = n;
-        for (size_t i = 0; i < old_n; i++) {
-                if (old[i] != 0) {
-                        const Entry *e = &l->entries[old[i] - 1];
-                        size_t j = e->msgid_hash & (n - 1);
-                        while (l->slots[j] != 0)
-                                j = (j + 1) & (n - 1);
-                        l->slots[j] = old[i];
-                }
-        }
+        for (size_t i = 0; i < old_n; i++)
+                if (old[i] != 0)
+                        msgid_table_put(l->slots, n, l->entries[(old[i] & SLOT_INDEX_MASK) - 1].msgid_home,
+                                        old[i]);
         free(old);
         return 0;
 }
 
-static void msgid_table_delete(MsgLog *l, const Entry *e) {
+/* Remove record index's msgid (the slot that holds index, found from its home). */
+static void msgid_table_delete(MsgLog *l, uint64_t index) {
         size_t mask = l->n_slots - 1, i, j;
-        bool found;
 
-        i = msgid_slot(l, l->msgids + e->msgid_off, e->msgid_len, e->msgid_hash, &found);
-        assert(found);
+        for (i = l->entries[index - 1].msgid_home & mask; (l->slots[i] & SLOT_INDEX_MASK) != index;
+             i = (i + 1) & mask)
+                assert(l->slots[i] != 0);
         l->slots[i] = 0;
         l->n_slots_used--;
         /* Backward shift: pull later members of the probe run into the hole
          * unless their home slot lies cyclically in (hole, j]. */
         for (j = (i + 1) & mask; l->slots[j] != 0; j = (j + 1) & mask) {
-                size_t home = l->entries[l->slots[j] - 1].msgid_hash & mask;
+                size_t home = l->entries[(l->slots[j] & SLOT_INDEX_MASK) - 1].msgid_home & mask;
                 bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
                 if (!stays) {
                         l->slots[i] = l->slots[j];
@@ -270,6 +320,8 @@ static void msgid_table_delete(MsgLog *l, const Entry *e) {
 static int reserve_one(MsgLog *l, size_t msgid_len) {
         int r;
 
+        if (l->n_entries >= MSGLOG_MAX_RECORDS)
+                return -EFBIG;
         r = grow((void **) &l->entries, &l->n_entries_alloc, l->n_entries + 1, sizeof(Entry));
         if (r < 0)
                 return r;
@@ -278,29 +330,19 @@ static int reserve_one(MsgLog *l, size_t msgid_len) {
                 return r;
         if (msgid_len == 0)
                 return 0;
-        r = grow((void **) &l->msgids, &l->msgids_alloc, l->msgids_len + msgid_len, 1);
-        if (r < 0)
-                return r;
         return msgid_table_reserve(l, l->n_slots_used + 1);
 }
 
-/* Record the next index in memory; reserve_one() must have succeeded. */
-static void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, const char *msgid,
-                      size_t msgid_len, uint32_t hash) {
+/* Record the next index in memory; reserve_one() must have succeeded and
+ * the msgid (if any) must not be in the table. */
+static void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len, uint64_t hash) {
         Entry *e = &l->entries[l->n_entries++];
         uint64_t index = l->n_entries;
 
-        *e = (Entry){ .offset = offset, .term = term, .msgid_off = l->msgids_len, .msgid_hash = hash,
-                      .msgid_len = (uint8_t) msgid_len, .flags = flags };
+        *e = (Entry){ .offset = offset, .msgid_home = (uint32_t) hash, .msgid_len = (uint8_t) msgid_len,
+                      .flags = flags };
         if (msgid_len > 0) {
-                bool found;
-                size_t slot;
-
-                memcpy(l->msgids + l->msgids_len, msgid, msgid_len);
-                l->msgids_len += msgid_len;
-                slot = msgid_slot(l, msgid, msgid_len, hash, &found);
-                assert(!found);
-                l->slots[slot] = index;
+                msgid_table_put(l->slots, l->n_slots, e->msgid_home, SLOT_TAG(hash) << SLOT_INDEX_BITS | index);
                 l->n_slots_used++;
         }
         if (l->n_segments > 0 && l->segments[l->n_segments - 1].term == term)
@@ -309,12 +351,21 @@ static void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, 
                 l->segments[l->n_segments++] = (LogSegment){ .term = term, .first = index, .last = index };
 }
 
-static bool msgid_known(const MsgLog *l, const char *msgid, size_t len, uint32_t hash) {
-        bool found = false;
+/* The term of record index (1..n_entries): its segment's. */
+static uint64_t entry_term(const MsgLog *l, uint64_t index) {
+        size_t lo = 0, hi = l->n_segments;
 
-        if (l->n_slots > 0)
-                (void) msgid_slot(l, msgid, len, hash, &found);
-        return found;
+        assert(index >= 1 && index <= l->n_entries && l->n_segments > 0);
+        if (l->segments[hi - 1].first <= index)
+                return l->segments[hi - 1].term;
+        while (hi - lo > 1) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (l->segments[mid].first <= index)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        return l->segments[lo].term;
 }
 
 /* Why an intact record cannot be the next one, or NULL if it can. */
@@ -329,8 +380,13 @@ static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const cha
                 return "unknown flags";
         if (h->msgid_len > 0 && !msgid_is_valid(msgid, h->msgid_len))
                 return "invalid msgid";
-        if (h->msgid_len > 0 && msgid_known(l, msgid, h->msgid_len, msgid_hash(msgid, h->msgid_len)))
-                return "duplicate msgid";
+        if (h->msgid_len > 0) {
+                size_t slot;
+                int r = msgid_lookup(l, msgid, h->msgid_len, msgid_hash(msgid, h->msgid_len), &slot);
+                assert(r >= 0);   /* compares in the mapped file, never reads */
+                if (r > 0)
+                        return "duplicate msgid";
+        }
         return NULL;
 }
 
@@ -356,7 +412,6 @@ MsgLog *msglog_free(MsgLog *l) {
         free(l->path);
         free(l->wbuf);
         free(l->entries);
-        free(l->msgids);
         free(l->slots);
         free(l->segments);
         free(l);
@@ -463,7 +518,11 @@ static int check_file_header(MsgLog *l, uint64_t size, MsgLogOpenInfo *info, cha
 /* Load every record; stop at the first bad one and say where and why. */
 static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad, const char **ret_reason) {
         uint64_t off = FILE_HEADER_SIZE;
+        int r = 0;
 
+        *ret_bad = UINT64_MAX;
+        *ret_reason = NULL;
+        l->scan_base = base;
         while (off < size) {
                 const char *reason;
                 RecHeader h;
@@ -474,17 +533,17 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
                 if (reason) {
                         *ret_bad = off;
                         *ret_reason = reason;
-                        return 0;
+                        break;
                 }
-                if (reserve_one(l, h.msgid_len) < 0)
-                        return -ENOMEM;
-                add_entry(l, off, h.term, h.flags, (const char *) base + off + REC_HEADER_SIZE, h.msgid_len,
-                          msgid_hash((const char *) base + off + REC_HEADER_SIZE, h.msgid_len));
+                r = reserve_one(l, h.msgid_len);
+                if (r < 0)
+                        break;
+                add_entry(l, off, h.term, h.flags, h.msgid_len,
+                          h.msgid_len ? msgid_hash((const char *) base + off + REC_HEADER_SIZE, h.msgid_len) : 0);
                 off += REC_HEADER_SIZE + (uint64_t) h.msgid_len + h.payload_len;
         }
-        *ret_bad = UINT64_MAX;
-        *ret_reason = NULL;
-        return 0;
+        l->scan_base = NULL;
+        return r;
 }
 
 static int load(MsgLog *l, uint64_t size, MsgLogOpenInfo *info, char **ret_error) {
@@ -579,13 +638,13 @@ uint64_t msglog_last_index(const MsgLog *l) {
 }
 
 uint64_t msglog_last_term(const MsgLog *l) {
-        return l->n_entries > 0 ? l->entries[l->n_entries - 1].term : 0;
+        return l->n_entries > 0 ? l->segments[l->n_segments - 1].term : 0;
 }
 
 int msglog_term_at(const MsgLog *l, uint64_t index, uint64_t *ret_term) {
         if (index == 0 || index > l->n_entries)
                 return -ENOENT;
-        *ret_term = l->entries[index - 1].term;
+        *ret_term = entry_term(l, index);
         return 0;
 }
 
@@ -603,17 +662,15 @@ size_t msglog_segments(const MsgLog *l, const LogSegment **ret) {
 }
 
 int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint64_t *ret_index) {
-        bool found;
         size_t slot;
+        int r;
 
-        if (!msgid || msgid_len == 0 || msgid_len > MSGID_MAX_LEN || l->n_slots == 0)
+        if (!msgid || msgid_len == 0 || msgid_len > MSGID_MAX_LEN)
                 return 0;
-        slot = msgid_slot(l, msgid, msgid_len, msgid_hash(msgid, msgid_len), &found);
-        if (!found)
-                return 0;
-        if (ret_index)
-                *ret_index = l->slots[slot];
-        return 1;
+        r = msgid_lookup(l, msgid, msgid_len, msgid_hash(msgid, msgid_len), &slot);
+        if (r > 0 && ret_index)
+                *ret_index = l->slots[slot] & SLOT_INDEX_MASK;
+        return r;
 }
 
 /* Write the bytes at the file's end (written_off); on any failure cut the file back. */
@@ -655,7 +712,8 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                   size_t msgid_len, const void *payload, size_t payload_len) {
         uint8_t hdr[REC_HEADER_SIZE];
         struct iovec iov[3];
-        uint32_t crc, hash = 0;
+        uint64_t hash = 0;
+        uint32_t crc;
         size_t rec_len;
         uint8_t *p;
         int n = 0, r;
@@ -674,8 +732,10 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 return -EMSGSIZE;
         if (msgid_len > 0) {
                 hash = msgid_hash(msgid, msgid_len);
-                if (msgid_known(l, msgid, msgid_len, hash))
-                        return -EEXIST;
+                size_t slot;
+                r = msgid_lookup(l, msgid, msgid_len, hash, &slot);
+                if (r != 0)
+                        return r > 0 ? -EEXIST : r;
         }
         r = reserve_one(l, msgid_len);
         if (r < 0)
@@ -703,7 +763,7 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 r = write_record(l, iov, n, rec_len);
                 if (r < 0)
                         return r;
-                add_entry(l, l->size, term, flags, msgid, msgid_len, hash);
+                add_entry(l, l->size, term, flags, msgid_len, hash);
                 l->size += rec_len;
                 l->written_off = l->size;
                 l->written = l->n_entries;
@@ -721,7 +781,7 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 memcpy(p + sizeof(hdr) + msgid_len, payload, payload_len);
         l->wbuf_len += rec_len;
 
-        add_entry(l, l->size, term, flags, msgid, msgid_len, hash);
+        add_entry(l, l->size, term, flags, msgid_len, hash);
         l->size += rec_len;
         return 0;
 }
@@ -820,7 +880,7 @@ int msglog_read_buffered(MsgLog *l, uint64_t index, LogRecord *ret) {
         p = l->wbuf + (e->offset - l->written_off);
         rec_header_decode(p, &h);
         /* Our own bytes, so a mismatch would be a bug here; refuse rather than stream it. */
-        if (h.index != index || h.term != e->term || h.msgid_len != e->msgid_len || h.flags != e->flags ||
+        if (h.index != index || h.term != entry_term(l, index) || h.msgid_len != e->msgid_len || h.flags != e->flags ||
             len != (uint64_t) REC_HEADER_SIZE + h.msgid_len + h.payload_len)
                 return -EBADMSG;
 
@@ -878,7 +938,7 @@ int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
         }
 
         rec_header_decode(hdr, &h);
-        if (memcmp(h.magic, REC_MAGIC, 4) != 0 || h.index != index || h.term != e->term ||
+        if (memcmp(h.magic, REC_MAGIC, 4) != 0 || h.index != index || h.term != entry_term(l, index) ||
             h.msgid_len != e->msgid_len || h.payload_len != payload_len || h.flags != e->flags)
                 return -EBADMSG;
         if (crc32c(crc32c(crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START), msgid, h.msgid_len),
@@ -917,8 +977,7 @@ int msglog_truncate_after(MsgLog *l, uint64_t index) {
         while (l->n_entries > index) {
                 const Entry *e = &l->entries[l->n_entries - 1];
                 if (e->msgid_len > 0)
-                        msgid_table_delete(l, e);
-                l->msgids_len = e->msgid_off;
+                        msgid_table_delete(l, l->n_entries);
                 l->n_entries--;
         }
         while (l->n_segments > 0 && l->segments[l->n_segments - 1].first > index)

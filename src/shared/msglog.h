@@ -91,8 +91,13 @@ bool msglog_append_flushes(const MsgLog *l, size_t msgid_len, size_t payload_len
 /* Remove every record after index (index may be 0: empty the log); durable
  * on return. msgids of removed records are forgotten. */
 int msglog_truncate_after(MsgLog *l, uint64_t index);
-/* 1 and the index if msgid is stored, 0 if not. */
+/* 1 and the index if msgid is stored, 0 if not; a negative errno if a
+ * candidate record's msgid could not be read back from the file to compare
+ * (msgids are not kept in memory, only 24 bits of their hash). */
 int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint64_t *ret_index);
+/* Tests: every msgid hashes alike, so every lookup compares msgids read back
+ * from the write buffer or the file. */
+void msglog_test_hash_collisions(bool on);
 
 /* The log as term segments, oldest first (.last filled). Returns the count;
  * *ret points into the log's memory, valid until the next change. */

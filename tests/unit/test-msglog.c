@@ -316,6 +316,90 @@ TEST(msgids) {
         }
 }
 
+/* Every msgid hashes alike: each lookup walks one long probe run and compares
+ * msgids read back from the write buffer, the file, or (at open) the mapped
+ * file, since the table keeps only 24 bits of the hash beside each index. */
+static void collisions_check(MsgLog *l, uint64_t present, uint64_t upto) {
+        char id[32];
+        uint64_t idx;
+
+        for (uint64_t k = 1; k <= upto; k++) {
+                int m = snprintf(id, sizeof(id), "c:%" PRIu64, k);
+                idx = 0;
+                ASSERT_EQ_INT(msglog_find_msgid(l, id, (size_t) m, &idx), k <= present ? 1 : 0);
+                ASSERT_EQ_U64(idx, k <= present ? k : 0);
+        }
+}
+
+TEST(msgid_hash_collisions) {
+        const char *dir = tmpdir_new(), *da = tmpdir_new(), *db = tmpdir_new();
+        _cleanup_(freep) uint8_t *a = NULL, *b = NULL;
+        _cleanup_(freep) uint8_t *mixed = NULL;
+        MsgLog *l = NULL;
+        MsgLogOpenInfo info;
+        size_t na, nb, rec;
+
+        msglog_test_hash_collisions(true);
+        ASSERT_OK(msglog_open(dir, &l, NULL, NULL));
+        for (uint64_t k = 1; k <= 300; k++) {
+                char id[32];
+                int m = snprintf(id, sizeof(id), "c:%" PRIu64, k);
+                ASSERT_OK(msglog_append(l, k, 1, 0, id, (size_t) m, "p", 1));
+                if (k % 37 == 0)
+                        ASSERT_OK(msglog_flush(l));   /* some in the file, some in the buffer */
+        }
+        ASSERT_TRUE(msglog_written_index(l) == 296);
+        collisions_check(l, 300, 310);
+        ASSERT_EQ_INT(msglog_find_msgid(l, "c:1x", 4, NULL), 0);      /* same length as c:10 */
+        ASSERT_EQ_INT(msglog_append(l, 301, 1, 0, "c:5", 3, "p", 1), -EEXIST);     /* in the file */
+        ASSERT_EQ_INT(msglog_append(l, 301, 1, 0, "c:299", 5, "p", 1), -EEXIST);   /* buffered */
+
+        /* Truncation deletes from the middle of the one probe run. */
+        ASSERT_OK(msglog_truncate_after(l, 150));
+        collisions_check(l, 150, 310);
+        ASSERT_OK(msglog_append(l, 151, 2, 0, "c:151", 5, "p", 1));
+        collisions_check(l, 151, 310);
+
+        /* Re-open: the scan compares in the mapped file. */
+        l = msglog_free(l);
+        ASSERT_OK(msglog_open(dir, &l, &info, NULL));
+        ASSERT_EQ_U64(info.records, 151);
+        ASSERT_EQ_U64(info.cut_bytes, 0);
+        collisions_check(l, 151, 310);
+        l = msglog_free(l);
+
+        /* A record repeating an earlier msgid at open is a bad tail: A's record 1
+         * ("c:1") followed by B's record 2 ("c:1" again, index 2, intact). */
+        ASSERT_OK(msglog_open(da, &l, NULL, NULL));
+        ASSERT_OK(msglog_append(l, 1, 1, 0, "c:1", 3, "p", 1));
+        l = msglog_free(l);
+        ASSERT_OK(msglog_open(db, &l, NULL, NULL));
+        ASSERT_OK(msglog_append(l, 1, 1, 0, "c:2", 3, "p", 1));
+        ASSERT_OK(msglog_append(l, 2, 1, 0, "c:1", 3, "p", 1));
+        l = msglog_free(l);
+        na = read_all(da, &a);
+        nb = read_all(db, &b);
+        rec = na - HDR;
+        ASSERT_EQ_U64(nb, HDR + 2 * rec);
+        mixed = malloc(na + rec);
+        ASSERT_TRUE(mixed != NULL);
+        memcpy(mixed, a, na);
+        memcpy(mixed + na, b + HDR + rec, rec);
+        ASSERT_OK(msglog_open(dir_with(mixed, na + rec), &l, &info, NULL));
+        ASSERT_EQ_U64(info.records, 1);
+        ASSERT_EQ_U64(info.cut_offset, na);
+        ASSERT_STREQ(info.cut_reason, "duplicate msgid");
+        l = msglog_free(l);
+
+        msglog_test_hash_collisions(false);
+        /* The same file without collisions: the same verdict from the real hash. */
+        ASSERT_OK(msglog_open(dir_with(mixed, na + rec), &l, &info, NULL));
+        ASSERT_EQ_U64(info.records, 1);
+        ASSERT_STREQ(info.cut_reason, "duplicate msgid");
+        l = msglog_free(l);
+        tmpdirs_cleanup();
+}
+
 static void check_segments(MsgLog *l, const LogSegment *want, size_t n) {
         const LogSegment *s;
 
@@ -961,6 +1045,7 @@ int main(void) {
         RUN(round_trip);
         RUN(append_rules);
         RUN(msgids);
+        RUN(msgid_hash_collisions);
         RUN(segments_and_truncate);
         RUN(torn_tail_every_byte);
         RUN(flipped_bits_in_last_record);
