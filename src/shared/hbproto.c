@@ -538,7 +538,19 @@ static int repl_format_entry(const ReplMessage *m, Buf *b) {
                                    memchr(m->payload, '\0', m->payload_len)))
                 return -EINVAL;
 
-        r = buf_printf(b, "ENTRY %" PRIu64 " %" PRIu64 " %" PRIu64 " ", m->index, m->term, m->commit);
+        r = buf_append(b, "ENTRY ", 6);
+        if (r >= 0)
+                r = buf_append_u64(b, m->index);
+        if (r >= 0)
+                r = buf_append(b, " ", 1);
+        if (r >= 0)
+                r = buf_append_u64(b, m->term);
+        if (r >= 0)
+                r = buf_append(b, " ", 1);
+        if (r >= 0)
+                r = buf_append_u64(b, m->commit);
+        if (r >= 0)
+                r = buf_append(b, " ", 1);
         if (r >= 0)
                 r = m->msgid ? buf_append(b, m->msgid, m->msgid_len) : buf_append_str(b, "*");
         if (r >= 0)
@@ -564,7 +576,11 @@ int repl_message_format(const ReplMessage *m, Buf *b) {
         case REPL_SYNC:
                 return repl_format_sync(m, b);
         case REPL_ACK:
-                return buf_printf(b, "ACK %" PRIu64 "\n", m->index);
+                if (buf_reserve(b, 4 + 20 + 1) < 0)   /* then nothing below fails half-way */
+                        return -ENOMEM;
+                (void) buf_append(b, "ACK ", 4);
+                (void) buf_append_u64(b, m->index);
+                return buf_append(b, "\n", 1);
         case REPL_SYNCED:
                 return buf_printf(b, "SYNCED %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", m->index, m->term,
                                   m->commit);

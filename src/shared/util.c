@@ -119,6 +119,20 @@ int buf_append(Buf *b, const void *p, size_t n) {
         return 0;
 }
 
+/* Decimal, without printf: the per-request replies and replication lines
+ * ("OK <index>", "ENTRY <index> <term> <commit> ", "ACK <index>") ran one
+ * vsnprintf() per number. */
+int buf_append_u64(Buf *b, uint64_t v) {
+        char tmp[20];
+        size_t n = sizeof(tmp);
+
+        do {
+                tmp[--n] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        return buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
 int buf_append_str(Buf *b, const char *s) {
         return buf_append(b, s, strlen(s));
 }

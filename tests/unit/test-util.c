@@ -90,6 +90,29 @@ TEST(buf) {
                         ASSERT_TRUE(c.cap > c.len);
                         buf_done(&c);
                 }
+
+        /* buf_append_u64() writes what PRIu64 does, at every digit count. */
+        uint64_t vals[] = { 0, 1, 9, 10, 99, 100, 4294967295u, 4294967296u, 10000000000000000000u, UINT64_MAX };
+        for (size_t i = 0; i < ELEMENTSOF(vals); i++) {
+                Buf c = {};
+                char want[32];
+
+                ASSERT_OK(buf_append_str(&c, "n="));
+                ASSERT_OK(buf_append_u64(&c, vals[i]));
+                snprintf(want, sizeof(want), "n=%" PRIu64, vals[i]);
+                ASSERT_STREQ(c.data, want);
+                ASSERT_EQ_U64(c.len, strlen(want));
+                buf_done(&c);
+        }
+        for (uint64_t v = 1; v < UINT64_MAX / 7; v = v * 7 + 3) {
+                Buf c = {};
+                char want[32];
+
+                ASSERT_OK(buf_append_u64(&c, v));
+                snprintf(want, sizeof(want), "%" PRIu64, v);
+                ASSERT_STREQ(c.data, want);
+                buf_done(&c);
+        }
 }
 
 TEST(files) {
