@@ -57,6 +57,9 @@ int replica_start(Conn *c, char *line, size_t len) {
 
         conn_leave_reserve(c);
         c->is_replica = true;
+        /* Its ACKs before the client lines pending in the same wakeup: they are what
+         * the waiting writes need to be answered. */
+        (void) sd_event_source_set_priority(c->io, PRIORITY_REPLICATION);
         memcpy(c->replica_name, msg.name, sizeof(c->replica_name));
         c->acked = 0;
         c->next_index = match + 1;
