@@ -25,12 +25,34 @@ CTL_BIN = os.path.join(BUILD, "src", "ctl", "fusionctl")
 SKIP = 77
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port that is free now, taken below the kernel's ephemeral range: a port
+    bind(0) picked could be taken by some outgoing connection's ephemeral port before
+    the daemon binds it (a test once failed with EADDRINUSE that way). Ports are drawn
+    at random (tests run in parallel) and never given twice by one process."""
+    try:
+        lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 32768
+    span = (max(1025, lo - 12000), lo - 1)
+    for _ in range(200):
+        port = random.randint(*span) if span[0] < span[1] else 0
+        if port in _PORTS_GIVEN:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            port = s.getsockname()[1]
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _PORTS_GIVEN.add(port)
+        return port
+    raise RuntimeError("no free loopback port below %d" % lo)
 
 
 def wait_for(cond, timeout=10.0, what="condition", interval=0.005):
