@@ -2,12 +2,12 @@
 /*
  * msglog — the on-disk message log (format and recovery rules in
  * doc/storage.md). The file is the truth; in memory we keep, per index, the
- * record's offset, flags and msgid length (16 bytes), the term segments
- * (a record's term is its segment's), and an open-addressing msgid -> index
+ * record's offset, flags and msgid length (16 bytes), the term segments (a
+ * record's term is its segment's), and an open-addressing msgid -> index
  * table (linear probing, backward-shift deletion) whose slots carry 24 bits
- * of the msgid's hash beside the index, so a probe compares msgids only
- * when those match; the msgid itself is then read from the record (write
- * buffer or file), not kept in memory. Appends go to a write buffer that msglog_flush()
+ * of the msgid's hash beside the index, so a probe compares msgids only when
+ * those match; the msgid itself is then read from the record (write buffer or
+ * file), not kept in memory. Appends go to a write buffer that msglog_flush()
  * writes with one pwrite() at the end of the file (a record over
  * WBUF_DIRECT_MIN bytes is written on its own); a write that fails half-way
  * is cut off again, so a live process never leaves a torn record behind.
@@ -335,14 +335,16 @@ static int reserve_one(MsgLog *l, size_t msgid_len) {
 
 /* Record the next index in memory; reserve_one() must have succeeded and
  * the msgid (if any) must not be in the table. */
-static void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len, uint64_t hash) {
+static void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
+                      uint64_t hash) {
         Entry *e = &l->entries[l->n_entries++];
         uint64_t index = l->n_entries;
 
         *e = (Entry){ .offset = offset, .msgid_home = (uint32_t) hash, .msgid_len = (uint8_t) msgid_len,
                       .flags = flags };
         if (msgid_len > 0) {
-                msgid_table_put(l->slots, l->n_slots, e->msgid_home, SLOT_TAG(hash) << SLOT_INDEX_BITS | index);
+                msgid_table_put(l->slots, l->n_slots, e->msgid_home,
+                                SLOT_TAG(hash) << SLOT_INDEX_BITS | index);
                 l->n_slots_used++;
         }
         if (l->n_segments > 0 && l->segments[l->n_segments - 1].term == term)
@@ -383,7 +385,7 @@ static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const cha
         if (h->msgid_len > 0) {
                 size_t slot;
                 int r = msgid_lookup(l, msgid, h->msgid_len, msgid_hash(msgid, h->msgid_len), &slot);
-                assert(r >= 0);   /* compares in the mapped file, never reads */
+                assert(r >= 0);   /* only called by scan(): compares in the mapped file, never reads */
                 if (r > 0)
                         return "duplicate msgid";
         }
@@ -524,7 +526,7 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
         *ret_reason = NULL;
         l->scan_base = base;
         while (off < size) {
-                const char *reason;
+                const char *reason, *msgid;
                 RecHeader h;
 
                 reason = rec_check_intact(base, size, off, &h);
@@ -538,8 +540,8 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
                 r = reserve_one(l, h.msgid_len);
                 if (r < 0)
                         break;
-                add_entry(l, off, h.term, h.flags, h.msgid_len,
-                          h.msgid_len ? msgid_hash((const char *) base + off + REC_HEADER_SIZE, h.msgid_len) : 0);
+                msgid = (const char *) base + off + REC_HEADER_SIZE;
+                add_entry(l, off, h.term, h.flags, h.msgid_len, h.msgid_len ? msgid_hash(msgid, h.msgid_len) : 0);
                 off += REC_HEADER_SIZE + (uint64_t) h.msgid_len + h.payload_len;
         }
         l->scan_base = NULL;
@@ -731,8 +733,9 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
         if (payload_len > MSGLOG_PAYLOAD_MAX)
                 return -EMSGSIZE;
         if (msgid_len > 0) {
-                hash = msgid_hash(msgid, msgid_len);
                 size_t slot;
+
+                hash = msgid_hash(msgid, msgid_len);
                 r = msgid_lookup(l, msgid, msgid_len, hash, &slot);
                 if (r != 0)
                         return r > 0 ? -EEXIST : r;
@@ -880,8 +883,8 @@ int msglog_read_buffered(MsgLog *l, uint64_t index, LogRecord *ret) {
         p = l->wbuf + (e->offset - l->written_off);
         rec_header_decode(p, &h);
         /* Our own bytes, so a mismatch would be a bug here; refuse rather than stream it. */
-        if (h.index != index || h.term != entry_term(l, index) || h.msgid_len != e->msgid_len || h.flags != e->flags ||
-            len != (uint64_t) REC_HEADER_SIZE + h.msgid_len + h.payload_len)
+        if (h.index != index || h.term != entry_term(l, index) || h.msgid_len != e->msgid_len ||
+            h.flags != e->flags || len != (uint64_t) REC_HEADER_SIZE + h.msgid_len + h.payload_len)
                 return -EBADMSG;
 
         *ret = (LogRecord){ .index = index, .term = h.term, .flags = h.flags, .msgid_len = h.msgid_len,
