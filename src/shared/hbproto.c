@@ -527,6 +527,7 @@ static int repl_format_sync(const ReplMessage *m, Buf *b) {
 }
 
 static int repl_format_entry(const ReplMessage *m, Buf *b) {
+        const uint64_t nums[] = { m->index, m->term, m->commit };
         size_t old_len = b->len;
         int r;
 
@@ -539,18 +540,11 @@ static int repl_format_entry(const ReplMessage *m, Buf *b) {
                 return -EINVAL;
 
         r = buf_append(b, "ENTRY ", 6);
-        if (r >= 0)
-                r = buf_append_u64(b, m->index);
-        if (r >= 0)
-                r = buf_append(b, " ", 1);
-        if (r >= 0)
-                r = buf_append_u64(b, m->term);
-        if (r >= 0)
-                r = buf_append(b, " ", 1);
-        if (r >= 0)
-                r = buf_append_u64(b, m->commit);
-        if (r >= 0)
-                r = buf_append(b, " ", 1);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(nums); i++) {
+                r = buf_append_u64(b, nums[i]);
+                if (r >= 0)
+                        r = buf_append(b, " ", 1);
+        }
         if (r >= 0)
                 r = m->msgid ? buf_append(b, m->msgid, m->msgid_len) : buf_append_str(b, "*");
         if (r >= 0)
@@ -576,11 +570,7 @@ int repl_message_format(const ReplMessage *m, Buf *b) {
         case REPL_SYNC:
                 return repl_format_sync(m, b);
         case REPL_ACK:
-                if (buf_reserve(b, 4 + 20 + 1) < 0)   /* then nothing below fails half-way */
-                        return -ENOMEM;
-                (void) buf_append(b, "ACK ", 4);
-                (void) buf_append_u64(b, m->index);
-                return buf_append(b, "\n", 1);
+                return buf_append_line_u64(b, "ACK", m->index);
         case REPL_SYNCED:
                 return buf_printf(b, "SYNCED %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", m->index, m->term,
                                   m->commit);

@@ -370,8 +370,8 @@ static uint64_t entry_term(const MsgLog *l, uint64_t index) {
         return l->segments[lo].term;
 }
 
-/* Why an intact record cannot be the next one, or NULL if it can. */
-static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const char *msgid) {
+/* Why an intact record cannot be the next one, or NULL if it can; hash is its msgid's. */
+static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const char *msgid, uint64_t hash) {
         if (h->index != l->n_entries + 1)
                 return "unexpected index";
         if (h->term == 0)
@@ -384,7 +384,7 @@ static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const cha
                 return "invalid msgid";
         if (h->msgid_len > 0) {
                 size_t slot;
-                int r = msgid_lookup(l, msgid, h->msgid_len, msgid_hash(msgid, h->msgid_len), &slot);
+                int r = msgid_lookup(l, msgid, h->msgid_len, hash, &slot);
                 assert(r >= 0);   /* only called by scan(): compares in the mapped file, never reads */
                 if (r > 0)
                         return "duplicate msgid";
@@ -526,12 +526,17 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
         *ret_reason = NULL;
         l->scan_base = base;
         while (off < size) {
-                const char *reason, *msgid;
+                const char *reason, *msgid = (const char *) base + off + REC_HEADER_SIZE;
+                uint64_t hash = 0;
                 RecHeader h;
 
                 reason = rec_check_intact(base, size, off, &h);
-                if (!reason)
-                        reason = rec_check_fits(l, &h, (const char *) base + off + REC_HEADER_SIZE);
+                if (!reason) {
+                        /* Hashed once, for the duplicate check and the table. */
+                        if (h.msgid_len > 0)
+                                hash = msgid_hash(msgid, h.msgid_len);
+                        reason = rec_check_fits(l, &h, msgid, hash);
+                }
                 if (reason) {
                         *ret_bad = off;
                         *ret_reason = reason;
@@ -540,8 +545,7 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
                 r = reserve_one(l, h.msgid_len);
                 if (r < 0)
                         break;
-                msgid = (const char *) base + off + REC_HEADER_SIZE;
-                add_entry(l, off, h.term, h.flags, h.msgid_len, h.msgid_len ? msgid_hash(msgid, h.msgid_len) : 0);
+                add_entry(l, off, h.term, h.flags, h.msgid_len, hash);
                 off += REC_HEADER_SIZE + (uint64_t) h.msgid_len + h.payload_len;
         }
         l->scan_base = NULL;

@@ -325,11 +325,7 @@ int reply_ok(Buf *b, uint64_t index) {
         assert(b);
         if (index == 0)
                 return buf_append_str(b, "OK\n");
-        if (buf_reserve(b, 3 + 20 + 1) < 0)   /* then nothing below fails half-way */
-                return -ENOMEM;
-        (void) buf_append(b, "OK ", 3);
-        (void) buf_append_u64(b, index);
-        return buf_append(b, "\n", 1);
+        return buf_append_line_u64(b, "OK", index);
 }
 
 /* An empty payload (a term-start record) still gets the separating space:

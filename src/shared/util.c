@@ -133,6 +133,18 @@ int buf_append_u64(Buf *b, uint64_t v) {
         return buf_append(b, tmp + n, sizeof(tmp) - n);
 }
 
+/* "<word> <v>\n", all or nothing. */
+int buf_append_line_u64(Buf *b, const char *word, uint64_t v) {
+        size_t n = strlen(word);
+
+        if (buf_reserve(b, n + 1 + 20 + 1) < 0)   /* then nothing below fails half-way */
+                return -ENOMEM;
+        (void) buf_append(b, word, n);
+        (void) buf_append(b, " ", 1);
+        (void) buf_append_u64(b, v);
+        return buf_append(b, "\n", 1);
+}
+
 int buf_append_str(Buf *b, const char *s) {
         return buf_append(b, s, strlen(s));
 }

@@ -46,6 +46,7 @@ int buf_reserve(Buf *b, size_t extra);
 int buf_append(Buf *b, const void *p, size_t n);
 int buf_append_str(Buf *b, const char *s);
 int buf_append_u64(Buf *b, uint64_t v);
+int buf_append_line_u64(Buf *b, const char *word, uint64_t v);
 int buf_printf(Buf *b, const char *fmt, ...) _printf_(2, 3);
 /* Drop n bytes from the front. */
 void buf_consume(Buf *b, size_t n);
