@@ -212,8 +212,8 @@ static void establish(PeerAuth *a) {
  * derives from (key, dir, seq). The length of the line is part of what
  * Poly1305 covers.
  *
- * Built here from its two parts, the first ChaCha20 block (libsodium), then
- * Poly1305 over line | zero padding to 16 | le64(len) | le64(0), rather than
+ * Built here from its two parts, the first ChaCha20 block (chacha20_block0_key()),
+ * then Poly1305 over line | zero padding to 16 | le64(len) | le64(0), rather than
  * by calling crypto_aead_chacha20poly1305_ietf_encrypt_detached(). Every line
  * of replication and heartbeats is sealed, and on long lines the Poly1305
  * pass is the cost: OpenSSL's (EVP_MAC "POLY1305", AVX2/AVX-512 code) takes
@@ -293,26 +293,83 @@ static EVP_MAC_CTX *poly1305_openssl(void) {
         return poly1305_ctx;
 }
 
+static uint32_t load_le32(const uint8_t *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint32_t rotl32(uint32_t v, unsigned n) {
+        return (v << n) | (v >> (32 - n));
+}
+
+static void chacha20_quarter_round(uint32_t x[16], unsigned a, unsigned b, unsigned c, unsigned d) {
+        x[a] += x[b];
+        x[d] = rotl32(x[d] ^ x[a], 16);
+        x[c] += x[d];
+        x[b] = rotl32(x[b] ^ x[c], 12);
+        x[a] += x[b];
+        x[d] = rotl32(x[d] ^ x[a], 8);
+        x[c] += x[d];
+        x[b] = rotl32(x[b] ^ x[c], 7);
+}
+
+/* The first 32 bytes of ChaCha20 block 0 (RFC 8439 2.3, counter 0): the one-time
+ * Poly1305 key of RFC 8439 2.6. One block in plain C takes about half the time of
+ * libsodium's crypto_stream_chacha20_ietf(), which is built for long streams (once
+ * per line, for every line both ways). test-peerauth checks it against libsodium's
+ * AEAD for random keys and sequence numbers. */
+static void chacha20_block0_key(const uint8_t key[PEERAUTH_KEY_BYTES], const uint8_t nonce[12],
+                                uint8_t out[32]) {
+        uint32_t in[16] = { 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574 }, x[16];
+
+        for (unsigned i = 0; i < 8; i++)
+                in[4 + i] = load_le32(key + 4 * i);
+        in[12] = 0;
+        for (unsigned i = 0; i < 3; i++)
+                in[13 + i] = load_le32(nonce + 4 * i);
+        memcpy(x, in, sizeof(x));
+        for (unsigned i = 0; i < 10; i++) {
+                chacha20_quarter_round(x, 0, 4, 8, 12);
+                chacha20_quarter_round(x, 1, 5, 9, 13);
+                chacha20_quarter_round(x, 2, 6, 10, 14);
+                chacha20_quarter_round(x, 3, 7, 11, 15);
+                chacha20_quarter_round(x, 0, 5, 10, 15);
+                chacha20_quarter_round(x, 1, 6, 11, 12);
+                chacha20_quarter_round(x, 2, 7, 8, 13);
+                chacha20_quarter_round(x, 3, 4, 9, 14);
+        }
+        for (unsigned i = 0; i < 8; i++) {
+                uint32_t v = x[i] + in[i];
+
+                out[4 * i] = (uint8_t) v;
+                out[4 * i + 1] = (uint8_t) (v >> 8);
+                out[4 * i + 2] = (uint8_t) (v >> 16);
+                out[4 * i + 3] = (uint8_t) (v >> 24);
+        }
+        sodium_memzero(x, sizeof(x));
+        sodium_memzero(in, sizeof(in));
+}
+
 static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t seq, const char *line, size_t len,
                      uint8_t out[PEERAUTH_TAG_BYTES]) {
-        static const uint8_t zeros[16] = {};
         uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = { (uint8_t) dir };
-        uint8_t block0[64], lengths[16] = {};
+        /* After the line: zeros up to a multiple of 16, then le64(len of the line), le64(0). */
+        uint8_t block0[32], tail[32] = {};
         size_t pad = (16 - (len & 15)) & 15, tag_len = 0;
+        const uint8_t *padded = tail + 16 - pad;
         crypto_onetimeauth_poly1305_state st;
         EVP_MAC_CTX *ctx;
 
         for (unsigned i = 0; i < 8; i++) {
                 nonce[4 + i] = (uint8_t) (seq >> (56 - 8 * i));
-                lengths[i] = (uint8_t) ((uint64_t) len >> (8 * i));   /* le64(len of the line); le64(0) follows */
+                tail[16 + i] = (uint8_t) ((uint64_t) len >> (8 * i));
         }
-        /* Cannot fail. The one-time key is the first 32 bytes of block 0. */
-        (void) crypto_stream_chacha20_ietf(block0, sizeof(block0), nonce, key);
+        /* The one-time key is the first 32 bytes of block 0. */
+        chacha20_block0_key(key, nonce, block0);
 
         ctx = len >= POLY1305_OPENSSL_MIN ? poly1305_openssl() : NULL;
         if (ctx && libcrypto.init(ctx, block0, crypto_onetimeauth_poly1305_KEYBYTES, NULL) == 1 &&
-            libcrypto.update(ctx, (const unsigned char *) line, len) == 1 && libcrypto.update(ctx, zeros, pad) == 1 &&
-            libcrypto.update(ctx, lengths, sizeof(lengths)) == 1 &&
+            libcrypto.update(ctx, (const unsigned char *) line, len) == 1 &&
+            libcrypto.update(ctx, padded, pad + 16) == 1 &&
             libcrypto.final(ctx, out, &tag_len, PEERAUTH_TAG_BYTES) == 1 && tag_len == PEERAUTH_TAG_BYTES) {
                 sodium_memzero(block0, sizeof(block0));
                 return;
@@ -320,8 +377,7 @@ static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t s
 
         (void) crypto_onetimeauth_poly1305_init(&st, block0);
         (void) crypto_onetimeauth_poly1305_update(&st, (const unsigned char *) line, len);
-        (void) crypto_onetimeauth_poly1305_update(&st, zeros, pad);
-        (void) crypto_onetimeauth_poly1305_update(&st, lengths, sizeof(lengths));
+        (void) crypto_onetimeauth_poly1305_update(&st, padded, pad + 16);
         (void) crypto_onetimeauth_poly1305_final(&st, out);
         sodium_memzero(block0, sizeof(block0));
         sodium_memzero(&st, sizeof(st));
@@ -334,10 +390,50 @@ static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t s
  * and still pass would be a line an attacker can alter (a sealed line's tag,
  * a nonce) without being refused. */
 static bool is_lower_hex(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-                        return false;
-        return true;
+        unsigned bad = 0;
+
+        /* Without a branch per digit: digits and letters alternate at random in a tag,
+         * and a mispredicted branch each costs more than the whole check. */
+        for (size_t i = 0; i < n; i++) {
+                unsigned c = (unsigned char) s[i];
+
+                bad |= (c - '0' > 9U) & (c - 'a' > 5U);
+        }
+        return bad == 0;
+}
+
+/* Lower-case hex of the suffix, no NUL written. A nibble becomes its digit by
+ * arithmetic (no table lookup, no branch on the value): the tag's spelling takes the
+ * same time whatever the tag is. */
+static char hex_digit(unsigned v) {
+        /* v < 10: '0' + v; else 'a' + v - 10 ('a' - '0' - 10 = 39) */
+        return (char) ('0' + v + (((9U - v) >> 8) & 39U));
+}
+
+static void tag_to_hex(const uint8_t tag[PEERAUTH_TAG_BYTES], char out[TAG_HEX]) {
+        for (size_t i = 0; i < PEERAUTH_TAG_BYTES; i++) {
+                out[2 * i] = hex_digit(tag[i] >> 4);
+                out[2 * i + 1] = hex_digit(tag[i] & 15U);
+        }
+}
+
+/* Constant time: every byte is looked at whatever differs first. */
+static bool hex_tag_equal(const char *a, const char *b) {
+        uint64_t diff = 0;
+
+        for (size_t i = 0; i < TAG_HEX; i += sizeof(uint64_t)) {
+                uint64_t x, y;
+
+                memcpy(&x, a + i, sizeof(x));
+                memcpy(&y, b + i, sizeof(y));
+                diff |= x ^ y;
+        }
+        return diff == 0;
+}
+
+static void seq_to_hex(uint64_t seq, char out[SEQ_HEX]) {
+        for (size_t i = 0; i < SEQ_HEX; i++)
+                out[i] = hex_digit((unsigned) (seq >> (60 - 4 * i)) & 15U);
 }
 
 static int hex_field(const char *s, size_t n, uint8_t *out, size_t out_len) {
@@ -581,19 +677,16 @@ int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
                 size_t start = i > 0 ? ends[i - 1] + 1 : from, len = ends[i] - start;
                 char *line = b->data + start + i * PEERAUTH_LINE_OVERHEAD, *suffix = line + len;
                 uint64_t seq = a->send_seq + i;
-                uint8_t tag[PEERAUTH_TAG_BYTES], seqb[8];
+                uint8_t tag[PEERAUTH_TAG_BYTES];
 
                 if (i > 0)
                         memmove(line, b->data + start, len);
                 line_tag(a->send_key, dir, seq, line, len, tag);
-                /* " #" seq (16 lower-case hex digits) tag (32) "\n", without printf; each
-                 * sodium_bin2hex() NUL lands where the next part goes */
-                for (unsigned k = 0; k < 8; k++)
-                        seqb[k] = (uint8_t) (seq >> (56 - 8 * k));
+                /* " #" seq (16 lower-case hex digits) tag (32) "\n" */
                 suffix[0] = ' ';
                 suffix[1] = '#';
-                sodium_bin2hex(suffix + 2, SEQ_HEX + 1, seqb, sizeof(seqb));
-                sodium_bin2hex(suffix + 2 + SEQ_HEX, TAG_HEX + 1, tag, sizeof(tag));
+                seq_to_hex(seq, suffix + 2);
+                tag_to_hex(tag, suffix + 2 + SEQ_HEX);
                 suffix[PEERAUTH_LINE_OVERHEAD] = '\n';
         }
 
@@ -607,10 +700,10 @@ int peerauth_seal(PeerAuth *a, Buf *b, size_t from, size_t *ret_end) {
 }
 
 int peerauth_open(PeerAuth *a, char *line, size_t *len, const char **ret_reason) {
-        uint8_t tag[PEERAUTH_TAG_BYTES], expect[PEERAUTH_TAG_BYTES];
-        uint8_t seqb[8];
+        uint8_t expect[PEERAUTH_TAG_BYTES];
+        char expect_hex[TAG_HEX];
         uint64_t seq = 0;
-        size_t n, content, bin_len = 0;
+        size_t n, content;
         char *suffix;
 
         assert(a);
@@ -628,19 +721,22 @@ int peerauth_open(PeerAuth *a, char *line, size_t *len, const char **ret_reason)
         }
         content = n - PEERAUTH_LINE_OVERHEAD;
         suffix = line + content;
-        if (suffix[0] != ' ' || suffix[1] != '#' || !is_lower_hex(suffix + 2, SEQ_HEX + TAG_HEX) ||
-            sodium_hex2bin(seqb, sizeof(seqb), suffix + 2, SEQ_HEX, NULL, &bin_len, NULL) < 0 ||
-            bin_len != sizeof(seqb) ||
-            sodium_hex2bin(tag, sizeof(tag), suffix + 2 + SEQ_HEX, TAG_HEX, NULL, &bin_len, NULL) < 0 ||
-            bin_len != sizeof(tag)) {
+        if (suffix[0] != ' ' || suffix[1] != '#' || !is_lower_hex(suffix + 2, SEQ_HEX + TAG_HEX)) {
                 *ret_reason = "malformed or truncated authentication tag";
                 return -EBADMSG;
         }
-        for (unsigned i = 0; i < 8; i++)
-                seq = (seq << 8) | seqb[i];
+        for (unsigned i = 0; i < SEQ_HEX; i++) {
+                int d = suffix[2 + i] - '0';   /* '0'-'9': 0-9; 'a'-'f': 49-54, less 39 */
 
+                d -= ((9 - d) >> 8) & 39;
+                seq = (seq << 4) | (uint64_t) d;
+        }
+
+        /* The tag compared in its (only) spelling: the expected one encoded without
+         * tables or branches on its bytes, compared in constant time. */
         line_tag(a->recv_key, a->acceptor ? DIR_C2S : DIR_S2C, seq, line, content, expect);
-        if (sodium_memcmp(tag, expect, sizeof(tag)) != 0) {
+        tag_to_hex(expect, expect_hex);
+        if (!hex_tag_equal(suffix + 2 + SEQ_HEX, expect_hex)) {
                 *ret_reason = "bad authentication tag (line altered, or not from the authenticated peer)";
                 return -EACCES;
         }

@@ -320,6 +320,102 @@ TEST(tag_is_chacha20_poly1305) {
         peerauth_done(&s);
 }
 
+/* Random session keys and sequence numbers (every hex digit at every place of the
+ * seq, nonces far from 0), both directions: the tag is still the AEAD's (peerauth.c
+ * computes ChaCha20's block 0 itself), and the receiver opens the line at that seq. */
+TEST(tag_random_keys_and_seqs) {
+        PeerAuthKey ka;
+        PeerAuth c, s;
+        Buf wire = {};
+        const char *reason = NULL;
+        char content[301];
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+        for (unsigned n = 0; n < 3000; n++) {
+                PeerAuth *from = n % 2 ? &s : &c, *to = n % 2 ? &c : &s;
+                size_t len = randombytes_uniform(sizeof(content) - 1), got;
+                uint64_t seq;
+                char *line;
+
+                randombytes_buf(from->send_key, sizeof(from->send_key));
+                memcpy(to->recv_key, from->send_key, sizeof(to->recv_key));
+                randombytes_buf(&seq, sizeof(seq));
+                if (n % 3 == 0)
+                        seq >>= randombytes_uniform(64);   /* short ones too */
+                if (seq == UINT64_MAX)
+                        seq--;
+                from->send_seq = to->recv_seq = seq;
+                for (size_t i = 0; i < len; i++)
+                        content[i] = (char) (' ' + randombytes_uniform(95));
+                content[len] = '\n';
+                content[len + 1] = '\0';
+                seal(from, content, &wire);
+                content[len] = '\0';
+                line = take_line(&wire, &got);
+                expect_tag(from, n % 2 ? 's' : 'c', seq, content, line);
+                ASSERT_OK(peerauth_open(to, line, &got, &reason));
+                ASSERT_EQ_U64(got, len);
+                ASSERT_STREQ(line, content);
+                ASSERT_EQ_U64(to->recv_seq, seq + 1);
+                free(line);
+        }
+        buf_done(&wire);
+        peerauth_done(&c);
+        peerauth_done(&s);
+}
+
+/* Every other byte at every place of the suffix " #<seq><tag>": another lower-case hex
+ * digit is a wrong tag (for the seq too: it is part of the nonce), anything else a
+ * malformed suffix; either way nothing is consumed and the line stays as it was. */
+TEST(suffix_every_byte) {
+        PeerAuthKey ka;
+        PeerAuth c, s, s_copy;
+        Buf wire = {};
+        const char *reason = NULL;
+        char *line, *bad;
+        size_t len;
+        int side = 0;
+
+        key(KEY_A, &ka);
+        ASSERT_OK(handshake(&ka, &ka, &c, &s, &side));
+        c.send_seq = s.recv_seq = UINT64_C(0x0123456789abcdef);
+        seal(&c, "ENTRY 9 2 0 id-9 some payload\n", &wire);
+        line = take_line(&wire, &len);
+        ASSERT_EQ_U64(len, strlen("ENTRY 9 2 0 id-9 some payload") + PEERAUTH_LINE_OVERHEAD);
+        bad = malloc(len + 1);
+        ASSERT_TRUE(bad);
+        for (size_t pos = len - PEERAUTH_LINE_OVERHEAD; pos < len; pos++)
+                for (unsigned v = 0; v < 256; v++) {
+                        bool hex = (v >= '0' && v <= '9') || (v >= 'a' && v <= 'f');
+                        size_t blen = len;
+                        int r;
+
+                        if ((char) v == line[pos])
+                                continue;
+                        memcpy(bad, line, len + 1);
+                        bad[pos] = (char) v;
+                        s_copy = s;
+                        r = peerauth_open(&s_copy, bad, &blen, &reason);
+                        if (pos >= len - PEERAUTH_LINE_OVERHEAD + 2 && hex)
+                                ASSERT_EQ_INT(r, -EACCES);
+                        else
+                                ASSERT_EQ_INT(r, -EBADMSG);
+                        ASSERT_EQ_U64(blen, len);
+                        ASSERT_EQ_U64(s_copy.recv_seq, s.recv_seq);
+                        ASSERT_EQ_INT(memcmp(bad + pos + 1, line + pos + 1, len - pos), 0);
+                }
+        free(bad);
+        ASSERT_OK(peerauth_open(&s, line, &len, &reason));
+        ASSERT_STREQ(line, "ENTRY 9 2 0 id-9 some payload");
+        ASSERT_EQ_U64(s.recv_seq, UINT64_C(0x0123456789abcdf0));
+        free(line);
+        buf_done(&wire);
+        peerauth_done(&c);
+        peerauth_done(&s);
+}
+
 /* Sealing many lines at once (in place, last line first) gives exactly the bytes of
  * sealing them one at a time: 300 lines of lengths 0..299, more than the 128 line
  * ends peerauth_seal() keeps on the stack, after a prefix and before a partial line. */
@@ -780,6 +876,8 @@ int main(void) {
         RUN(key_file);
         RUN(handshake_ok_and_lines);
         RUN(tag_is_chacha20_poly1305);
+        RUN(tag_random_keys_and_seqs);
+        RUN(suffix_every_byte);
         RUN(batch_equals_one_by_one);
         RUN(wrong_key_both_ways);
         RUN(forged_proof);
