@@ -315,6 +315,7 @@ static void link_on_read_done(void *userdata) {
                         manager_fail(m, r, "write the message log");
                         return;
                 }
+                manager_sync_later(m);
         }
         manager_set_commit(m, l->primary_commit);
         if (appended)

@@ -284,6 +284,7 @@ static void manager_flush(Manager *m) {
                         manager_fail(m, r, "write the message log");
                         return;
                 }
+                manager_sync_later(m);
         }
         m->n_unflushed = 0;
 
@@ -331,18 +332,31 @@ int manager_append(Manager *m, const char *msgid, size_t msgid_len, const void *
         return 0;
 }
 
+/* fsync=batch: what was written is synced BATCH_FSYNC_USEC later at the latest. The
+ * timer is armed by the first write after a sync, so an idle server does not wake up
+ * for it. */
+void manager_sync_later(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+
+        if (!m->batch_timer)
+                return;
+        r = sd_event_source_get_enabled(m->batch_timer, &enabled);
+        if (r < 0 || enabled != SD_EVENT_OFF)
+                return;
+        r = sd_event_source_set_time_relative(m->batch_timer, BATCH_FSYNC_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->batch_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                manager_fail(m, r, "arm the fsync timer");
+}
+
 static int manager_on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         int r;
 
         r = msglog_sync(m->log);
-        if (r < 0) {
-                manager_fail(m, r, "sync the message log");
-                return 0;
-        }
-        r = sd_event_source_set_time_relative(s, BATCH_FSYNC_USEC);
         if (r < 0)
-                manager_fail(m, r, "re-arm the fsync timer");
+                manager_fail(m, r, "sync the message log");
         return 0;
 }
 
@@ -452,7 +466,7 @@ static int manager_add_sources(Manager *m) {
         if (r >= 0)
                 r = manager_add_timer(m, &m->deadline_timer, USEC_PER_SEC, manager_on_deadline, SD_EVENT_OFF);
         if (r >= 0 && c->fsync == FSYNC_BATCH)
-                r = manager_add_timer(m, &m->batch_timer, BATCH_FSYNC_USEC, manager_on_batch_timer, SD_EVENT_ON);
+                r = manager_add_timer(m, &m->batch_timer, BATCH_FSYNC_USEC, manager_on_batch_timer, SD_EVENT_OFF);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up event sources: %m");
         return 0;

@@ -10,10 +10,11 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 
-from fusiontest import SERVER_BIN, MONITOR_BIN, SKIP, Cluster, Conn, Writer, free_port, main, wait_for
+from fusiontest import SERVER_BIN, MONITOR_BIN, SKIP, Cluster, Conn, Writer, free_port, main, one_request, wait_for
 
 
 class NotifyReceiver:
@@ -281,4 +282,71 @@ def t_graceful_stop():
         c.cleanup(ok)
 
 
-main({"socket-activation": t_socket_activation, "bad-input": t_bad_input, "graceful-stop": t_graceful_stop})
+def voluntary_switches(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches for %d" % pid)
+
+
+def idle_wakeups(c, window=1.0):
+    """How often each server of an idle cluster blocks and wakes up (voluntary context
+    switches per second, measured over a fixed window: a rate, not a wait)."""
+    before = {n: voluntary_switches(c.procs[n].pid) for n in c.names}
+    time.sleep(window)
+    return {n: (voluntary_switches(c.procs[n].pid) - before[n]) / window for n in c.names}
+
+
+def t_batch_sync():
+    """fsync=batch: what a server writes is fdatasync'ed soon after (seen with strace on the
+    primary and on a backup), and a server with nothing to sync does not wake up for it: idle,
+    it wakes about as often as with fsync=always (heartbeats and ticks), not 100 more times a
+    second for a periodic sync timer."""
+    strace = shutil.which("strace")
+    if not strace:
+        print("strace not installed")
+        sys.exit(SKIP)
+    rates = {}
+    for mode in ("always", "batch"):
+        c = Cluster(cluster_opts={"fsync": mode})
+        ok = False
+        try:
+            c.start_all()
+            c.wait_primary()
+            c.wait_writable()
+            rates[mode] = idle_wakeups(c)
+            if mode == "batch":
+                primary = c.wait_primary()[0]
+                backup = [n for n in c.names if n != primary][0]
+                traces = {}
+                for n in (primary, backup):
+                    out = os.path.join(c.dir, "strace-%s.out" % n)
+                    err = open(os.path.join(c.dir, "strace-%s.err" % n), "w+")
+                    p = subprocess.Popen([strace, "-e", "trace=fdatasync", "-o", out, "-p",
+                                          str(c.procs[n].pid)], stderr=err)
+                    traces[n] = (p, out, err)
+                try:
+                    for n, (p, out, err) in traces.items():
+                        wait_for(lambda: "attached" in open(err.name).read(), 10, "strace to attach to " + n)
+                    w = c.wait_primary()
+                    assert one_request(w[1], "PUT batch-1 written with fsync=batch").startswith("OK"), "PUT"
+                    for n, (p, out, err) in traces.items():
+                        wait_for(lambda: os.path.exists(out) and "fdatasync(" in open(out).read(), 5,
+                                 "an fdatasync on %s after the write" % n)
+                finally:
+                    for p, out, err in traces.values():
+                        p.terminate()
+                        p.wait(timeout=10)
+                        err.close()
+            ok = True
+        finally:
+            c.cleanup(ok)
+    worst = {m: max(r.values()) for m, r in rates.items()}
+    print("idle wakeups per second, worst server: always %.0f, batch %.0f" % (worst["always"], worst["batch"]))
+    assert worst["batch"] < worst["always"] + 40, "idle fsync=batch servers wake up %s times a second (always: %s)" % (
+        rates["batch"], rates["always"])
+
+
+main({"socket-activation": t_socket_activation, "bad-input": t_bad_input, "graceful-stop": t_graceful_stop,
+      "batch-sync": t_batch_sync})
