@@ -726,10 +726,10 @@ int peerauth_open(PeerAuth *a, char *line, size_t *len, const char **ret_reason)
                 return -EBADMSG;
         }
         for (unsigned i = 0; i < SEQ_HEX; i++) {
-                int d = suffix[2 + i] - '0';   /* '0'-'9': 0-9; 'a'-'f': 49-54, less 39 */
+                unsigned d = (unsigned char) suffix[2 + i] - '0';   /* '0'-'9': 0-9; 'a'-'f': 49-54, less 39 */
 
-                d -= ((9 - d) >> 8) & 39;
-                seq = (seq << 4) | (uint64_t) d;
+                d -= ((9U - d) >> 8) & 39U;
+                seq = (seq << 4) | d;
         }
 
         /* The tag compared in its (only) spelling: the expected one encoded without
