@@ -312,8 +312,22 @@ int failover_switchover(Manager *m, ClientConn *requester, const char *name, Buf
 
 static void promote(Manager *m, Peer *c, usec_t now) {
         Failover *f = &m->failover;
-        uint64_t term = MAX(m->term, m->term_floor) + 1;
+        uint64_t term, highest = MAX(m->term, m->term_floor);
         int r;
+
+        /* 2^64 - 1 has no next term (only a server whose log claims it can bring us here,
+         * by a heartbeat): refuse rather than wrap to term 0, and say what to fix. */
+        if (highest == UINT64_MAX) {
+                if (!f->last_term_logged)
+                        log_error("Cannot promote %s: term %" PRIu64 " (reported by a server) is the last one "
+                                  "there is. Its message log is damaged; stop it and move its data directory "
+                                  "away.",
+                                  c->config->name, highest);
+                f->last_term_logged = true;
+                failover_arm(m, now + manager_ms(m, m->config->dead_after_ms));
+                return;
+        }
+        term = highest + 1;
 
         /* Persisted before anyone hears of the term; on failure retry later. */
         r = manager_persist(m, term, c);

@@ -121,6 +121,7 @@ typedef struct Failover {
         unsigned round;
         ElectionVerdict last_verdict; /* to log a stuck election once per round */
         bool last_verdict_logged;
+        bool last_term_logged;  /* no term after the highest one seen: logged once per failover */
 } Failover;
 
 /* A connection on the client API endpoint. */

@@ -599,4 +599,39 @@ def t_flood():
         c.cleanup(ok)
 
 
-main({"forged": t_forged, "token": t_token, "flood": t_flood})
+# ---- last-term ----
+
+def t_last_term():
+    """A server reporting term 2^64-1 (only a damaged log can claim it) leaves no next term: when
+    the primary dies the monitor promotes nobody, says why once, and never sends PROMOTE term=0
+    (MAX(term, floor) + 1 wrapped to 0 before). A backup's heartbeat with the key stands in for
+    that server; min_sync_replicas = 2 lets the one real backup make the quorum on its own."""
+    c = auth_cluster(cluster_opts={"min_sync_replicas": 2})
+    ok = False
+    last = 2**64 - 1
+    try:
+        c.start_all()
+        w0 = c.wait_primary()
+        c.wait_writable()
+        primary = w0[0]
+        fake = [n for n in c.names if n != primary][1]
+        c.kill(fake)
+        wait_for(lambda: c.status()[fake]["state"] == "down", 5, "%s down" % fake)
+        p = AuthPeer("127.0.0.1:%d" % c.monitor_port, fake, c.key)
+        assert p.hello(), "the monitor's CHALLENGE does not verify under the cluster key"
+        p.proof()
+        p.send_raw(p.seal(heartbeat(fake, "backup", last)))
+        wait_log(c, "monitor", "reports backup term %d" % last)
+        c.kill(primary)
+        wait_log(c, "monitor", "is the last one there is", 10)
+        text = log_text(c, "monitor")
+        assert "PROMOTE term=0 " not in text, "the monitor sent PROMOTE term=0"
+        assert text.count("is the last one there is") == 1, "logged more than once per failover"
+        p.close()
+        print("refused: %s" % [l for l in text.splitlines() if "is the last one there is" in l][0][-160:])
+        ok = True
+    finally:
+        c.cleanup(ok)
+
+
+main({"forged": t_forged, "token": t_token, "flood": t_flood, "last-term": t_last_term})
