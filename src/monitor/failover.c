@@ -14,6 +14,7 @@
 #include "failover.h"
 #include "fusion-ids.h"
 #include "log.h"
+#include "msglog.h"
 #include "protocol.h"
 
 static const char *const failover_kind_table[_FAILOVER_KIND_MAX] = {
@@ -315,13 +316,14 @@ static void promote(Manager *m, Peer *c, usec_t now) {
         uint64_t term, highest = MAX(m->term, m->term_floor);
         int r;
 
-        /* 2^64 - 1 has no next term (only a server whose log claims it can bring us here,
-         * by a heartbeat): refuse rather than wrap to term 0, and say what to fix. */
-        if (highest == UINT64_MAX) {
+        /* No term after MSGLOG_TERM_MAX (2^64-2) a log can hold, and none at all after
+         * 2^64-1: only a server with a damaged log or state file reports such a term.
+         * Refuse rather than wrap to term 0, and say what to fix. */
+        if (highest >= MSGLOG_TERM_MAX) {
                 if (!f->last_term_logged)
                         log_error("Cannot promote %s: term %" PRIu64 " (reported by a server) is the last one "
-                                  "there is. Its message log is damaged; stop it and move its data directory "
-                                  "away.",
+                                  "there is. Its data (message log or term file) is damaged; stop it and move its "
+                                  "data directory away.",
                                   c->config->name, highest);
                 f->last_term_logged = true;
                 failover_arm(m, now + manager_ms(m, m->config->dead_after_ms));

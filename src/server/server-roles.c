@@ -15,6 +15,7 @@
 #include "fusion-ids.h"
 #include "log.h"
 #include "monitor-link.h"
+#include "msglog.h"
 #include "replication-backup.h"
 #include "replication-primary.h"
 #include "server-manager.h"
@@ -90,6 +91,10 @@ void manager_on_promote(Manager *m, uint64_t term) {
         if (term <= m->term) {
                 log_full_errno(m->role == ROLE_PRIMARY && term == m->term ? LOG_DEBUG : LOG_INFO, 0,
                                "Ignoring PROMOTE for term %" PRIu64 " (my term is %" PRIu64 ").", term, m->term);
+                return;
+        }
+        if (term > MSGLOG_TERM_MAX) {
+                log_warning("Ignoring PROMOTE for term %" PRIu64 ": past the last term a log can hold.", term);
                 return;
         }
 

@@ -376,6 +376,8 @@ static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const cha
                 return "unexpected index";
         if (h->term == 0)
                 return "zero term";
+        if (h->term > MSGLOG_TERM_MAX)
+                return "term out of range";
         if (h->term < msglog_last_term(l))
                 return "term goes backwards";
         if (h->flags & ~MSGLOG_KNOWN_FLAGS)
@@ -731,7 +733,7 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 return l->error;
         if (!msgid)
                 msgid_len = 0;
-        if (index != l->n_entries + 1 || term == 0 || term < msglog_last_term(l) ||
+        if (index != l->n_entries + 1 || term == 0 || term > MSGLOG_TERM_MAX || term < msglog_last_term(l) ||
             (flags & ~MSGLOG_KNOWN_FLAGS) || (msgid_len > 0 && !msgid_is_valid(msgid, msgid_len)))
                 return -EINVAL;
         if (payload_len > MSGLOG_PAYLOAD_MAX)

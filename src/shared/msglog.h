@@ -26,6 +26,9 @@
 
 #define MSGLOG_FILE "messages.log"
 #define MSGLOG_FLAG_TERM_START 0x01   /* empty record a new primary writes first */
+/* The highest term a record may carry: a term has a next one (the monitor promotes
+ * term + 1), so 2^64-1 is never written, and a record claiming it is damaged. */
+#define MSGLOG_TERM_MAX (UINT64_MAX - 1)
 
 typedef struct MsgLog MsgLog;
 

@@ -230,9 +230,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* Append one record: a term-start record half the time, else a message. */
         last = msglog_last_index(l);
         term = msglog_last_term(l) ?: 1;
-        /* A new term half the time; a log whose last term is UINT64_MAX (intact records
-         * may say so) has no next term. */
-        if (((data[0] >> 1) & 1) && term < UINT64_MAX)
+        /* A new term half the time; a log at MSGLOG_TERM_MAX has no next term. */
+        if (((data[0] >> 1) & 1) && term < MSGLOG_TERM_MAX)
                 term++;
         flags = (data[0] >> 2) & 1 ? MSGLOG_FLAG_TERM_START : 0;
         msgid = flags ? NULL : "fuzz.append-1";

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "macro.h"
 #include "msglog.h"
 #include "util.h"
@@ -254,6 +255,11 @@ TEST(append_rules) {
         ASSERT_EQ_INT(msglog_term_at(l, 4, &idx), -ENOENT);
         ASSERT_OK(msglog_term_at(l, 3, &idx));
         ASSERT_EQ_U64(idx, 2);
+
+        /* The last term a record may carry is 2^64-2: 2^64-1 would have no next one. */
+        ASSERT_EQ_INT(msglog_append(l, 4, UINT64_MAX, 0, NULL, 0, "y", 1), -EINVAL);
+        ASSERT_OK(msglog_append(l, 4, MSGLOG_TERM_MAX, 0, NULL, 0, "y", 1));
+        ASSERT_EQ_U64(msglog_last_term(l), UINT64_MAX - 1);
 }
 
 /* msgids against a model, through appends, truncations and re-opens. */
@@ -624,6 +630,67 @@ TEST(misplaced_records) {
         /* Followed by another intact record: refuse. */
         ASSERT_EQ_INT(msglog_open(dir_with(twice, size + 2 * rec), &l, NULL, &err), -EBADMSG);
         ASSERT_TRUE(strstr(err, "(unexpected index)") != NULL);
+        free(err);
+        tmpdirs_cleanup();
+}
+
+/* Set the term of the record at off and fix its checksum (an intact record, wrong term). */
+static void set_term(uint8_t *bytes, uint64_t off, uint64_t term) {
+        uint32_t payload_len = 0, crc;
+        size_t len;
+
+        for (unsigned i = 0; i < 8; i++)
+                bytes[off + 16 + i] = (uint8_t) (term >> (8 * i));
+        for (unsigned i = 0; i < 4; i++)
+                payload_len |= (uint32_t) bytes[off + 24 + i] << (8 * i);
+        len = RHDR + bytes[off + 28] + payload_len;
+        crc = crc32c(0, bytes + off + 8, len - 8);
+        for (unsigned i = 0; i < 4; i++)
+                bytes[off + 4 + i] = (uint8_t) (crc >> (8 * i));
+}
+
+/* An intact record claiming term 2^64-1: cut at the end, refused before another record. */
+TEST(term_out_of_range) {
+        const uint64_t N = 4;
+        uint64_t last_off, prev_off;
+        const char *dir = make_log(N, &last_off);
+        _cleanup_(freep) uint8_t *bytes = NULL, *same = NULL;
+        size_t size = read_all(dir, &bytes);
+        _cleanup_(msglog_freep) MsgLog *l = NULL;
+        MsgLogOpenInfo info;
+        char *err = NULL;
+
+        /* set_term() writes what msglog writes: the last record (term 2) re-set to 2 is unchanged. */
+        same = malloc(size);
+        ASSERT_TRUE(same != NULL);
+        memcpy(same, bytes, size);
+        set_term(same, last_off, 2);
+        ASSERT_EQ_INT(memcmp(same, bytes, size), 0);
+
+        /* At the end: cut like a torn tail, the reason named. */
+        set_term(same, last_off, UINT64_MAX);
+        {
+                _cleanup_(msglog_freep) MsgLog *m = NULL;
+                ASSERT_OK(msglog_open(dir_with(same, size), &m, &info, NULL));
+                ASSERT_EQ_U64(info.records, N - 1);
+                ASSERT_EQ_U64(info.cut_offset, last_off);
+                ASSERT_STREQ(info.cut_reason, "term out of range");
+        }
+        /* 2^64-2 is a term like any other. */
+        set_term(same, last_off, MSGLOG_TERM_MAX);
+        {
+                _cleanup_(msglog_freep) MsgLog *m = NULL;
+                ASSERT_OK(msglog_open(dir_with(same, size), &m, &info, NULL));
+                ASSERT_EQ_U64(info.records, N);
+                ASSERT_EQ_U64(info.cut_bytes, 0);
+                ASSERT_EQ_U64(msglog_last_term(m), MSGLOG_TERM_MAX);
+        }
+        /* Before another intact record: refused, nothing cut. */
+        memcpy(same, bytes, size);
+        prev_off = last_off - (last_off - 16) / (N - 1);   /* the N-1 records before are of one size */
+        set_term(same, prev_off, UINT64_MAX);
+        ASSERT_EQ_INT(msglog_open(dir_with(same, size), &l, NULL, &err), -EBADMSG);
+        ASSERT_TRUE(strstr(err, "(term out of range)") != NULL);
         free(err);
         tmpdirs_cleanup();
 }
@@ -1051,6 +1118,7 @@ int main(void) {
         RUN(flipped_bits_in_last_record);
         RUN(corruption_in_the_middle);
         RUN(misplaced_records);
+        RUN(term_out_of_range);
         RUN(zero_and_short_tails);
         RUN(file_headers);
         RUN(read_verifies);
