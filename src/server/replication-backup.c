@@ -310,12 +310,11 @@ static void link_on_read_done(void *userdata) {
         /* Group commit: one write (and with fsync=always one sync) for everything this read
          * brought; the ACK below reports manager_durable_index(). */
         if (appended) {
-                r = m->config->fsync == FSYNC_ALWAYS ? msglog_sync(m->log) : msglog_flush(m->log);
+                r = manager_write_batch(m);
                 if (r < 0) {
                         manager_fail(m, r, "write the message log");
                         return;
                 }
-                manager_sync_later(m);
         }
         manager_set_commit(m, l->primary_commit);
         if (appended)

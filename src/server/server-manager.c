@@ -263,6 +263,35 @@ void manager_set_commit(Manager *m, uint64_t commit) {
                 m->commit_index = commit;
 }
 
+/* fsync=batch: what was written is synced BATCH_FSYNC_USEC later at the latest. The
+ * timer is armed by the first write after a sync, so an idle server does not wake up
+ * for it. */
+static int manager_sync_later(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+
+        r = sd_event_source_get_enabled(m->batch_timer, &enabled);
+        if (r < 0 || enabled != SD_EVENT_OFF)
+                return r < 0 ? r : 0;
+        r = sd_event_source_set_time_relative(m->batch_timer, BATCH_FSYNC_USEC);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->batch_timer, SD_EVENT_ONESHOT);
+}
+
+int manager_write_batch(Manager *m) {
+        int r;
+
+        switch (m->config->fsync) {
+        case FSYNC_ALWAYS:
+                return msglog_sync(m->log);
+        case FSYNC_BATCH:
+                r = msglog_flush(m->log);
+                return r < 0 ? r : manager_sync_later(m);
+        default:
+                return msglog_flush(m->log);
+        }
+}
+
 static void manager_flush(Manager *m) {
         int r;
 
@@ -277,14 +306,12 @@ static void manager_flush(Manager *m) {
         replicas_pump_all(m);
 
         if (m->n_unflushed > 0) {
-                /* One write for the whole batch; with fsync=always one fdatasync too. */
-                r = m->config->fsync == FSYNC_ALWAYS ? msglog_sync(m->log) : msglog_flush(m->log);
+                r = manager_write_batch(m);
                 if (r < 0) {
                         m->flushing = false;
                         manager_fail(m, r, "write the message log");
                         return;
                 }
-                manager_sync_later(m);
         }
         m->n_unflushed = 0;
 
@@ -330,24 +357,6 @@ int manager_append(Manager *m, const char *msgid, size_t msgid_len, const void *
                 manager_schedule_flush(m);
         *ret_index = index;
         return 0;
-}
-
-/* fsync=batch: what was written is synced BATCH_FSYNC_USEC later at the latest. The
- * timer is armed by the first write after a sync, so an idle server does not wake up
- * for it. */
-void manager_sync_later(Manager *m) {
-        int enabled = SD_EVENT_OFF, r;
-
-        if (!m->batch_timer)
-                return;
-        r = sd_event_source_get_enabled(m->batch_timer, &enabled);
-        if (r < 0 || enabled != SD_EVENT_OFF)
-                return;
-        r = sd_event_source_set_time_relative(m->batch_timer, BATCH_FSYNC_USEC);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(m->batch_timer, SD_EVENT_ONESHOT);
-        if (r < 0)
-                manager_fail(m, r, "arm the fsync timer");
 }
 
 static int manager_on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata) {

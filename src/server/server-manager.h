@@ -151,8 +151,9 @@ void manager_unwait_write(Manager *m, Pending *p);
 void manager_update_commit(Manager *m);
 /* Backup: raise the commit index told by the primary (clamped to the log). */
 void manager_set_commit(Manager *m, uint64_t commit);
-/* fsync=batch: arm the sync of what was just written (BATCH_FSYNC_USEC at the latest). */
-void manager_sync_later(Manager *m);
+/* Write out a batch of appends as [cluster] fsync says: with always also fdatasync;
+ * with batch arm the fdatasync BATCH_FSYNC_USEC later (none while idle). */
+int manager_write_batch(Manager *m);
 
 /* Monitor commands and term changes. */
 int manager_observe_term(Manager *m, uint64_t term, const char *source);

@@ -11,6 +11,7 @@
  * be used for another.
  */
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -294,7 +295,10 @@ static EVP_MAC_CTX *poly1305_openssl(void) {
 }
 
 static uint32_t load_le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+        uint32_t v;
+
+        memcpy(&v, p, sizeof(v));
+        return le32toh(v);
 }
 
 static uint32_t rotl32(uint32_t v, unsigned n) {
@@ -338,12 +342,9 @@ static void chacha20_block0_key(const uint8_t key[PEERAUTH_KEY_BYTES], const uin
                 chacha20_quarter_round(x, 3, 4, 9, 14);
         }
         for (unsigned i = 0; i < 8; i++) {
-                uint32_t v = x[i] + in[i];
+                uint32_t v = htole32(x[i] + in[i]);
 
-                out[4 * i] = (uint8_t) v;
-                out[4 * i + 1] = (uint8_t) (v >> 8);
-                out[4 * i + 2] = (uint8_t) (v >> 16);
-                out[4 * i + 3] = (uint8_t) (v >> 24);
+                memcpy(out + 4 * i, &v, sizeof(v));
         }
         sodium_memzero(x, sizeof(x));
         sodium_memzero(in, sizeof(in));

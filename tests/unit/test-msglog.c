@@ -8,6 +8,7 @@
 
 #include "tests.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -636,17 +637,13 @@ TEST(misplaced_records) {
 
 /* Set the term of the record at off and fix its checksum (an intact record, wrong term). */
 static void set_term(uint8_t *bytes, uint64_t off, uint64_t term) {
-        uint32_t payload_len = 0, crc;
-        size_t len;
+        uint64_t le_term = htole64(term);
+        uint32_t payload_len, crc;
 
-        for (unsigned i = 0; i < 8; i++)
-                bytes[off + 16 + i] = (uint8_t) (term >> (8 * i));
-        for (unsigned i = 0; i < 4; i++)
-                payload_len |= (uint32_t) bytes[off + 24 + i] << (8 * i);
-        len = RHDR + bytes[off + 28] + payload_len;
-        crc = crc32c(0, bytes + off + 8, len - 8);
-        for (unsigned i = 0; i < 4; i++)
-                bytes[off + 4 + i] = (uint8_t) (crc >> (8 * i));
+        memcpy(bytes + off + 16, &le_term, sizeof(le_term));
+        memcpy(&payload_len, bytes + off + 24, sizeof(payload_len));
+        crc = htole32(crc32c(0, bytes + off + 8, RHDR - 8 + bytes[off + 28] + le32toh(payload_len)));
+        memcpy(bytes + off + 4, &crc, sizeof(crc));
 }
 
 /* An intact record claiming term 2^64-1: cut at the end, refused before another record. */
