@@ -418,6 +418,15 @@ static int manager_load_term(Manager *m) {
         r = state_get_u64(text, "term", &term);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Failed to parse %s: %m", m->state_path);
+        /* Terms end at MSGLOG_TERM_MAX: a file claiming more was not written by a
+         * server. Started with it, this server would report a term no primary can
+         * follow, and the monitor would promote nobody. */
+        if (term > MSGLOG_TERM_MAX)
+                return log_error_errno(-ERANGE,
+                                       "%s is damaged, refusing to start: term %" PRIu64
+                                       " is past the last term there is (%" PRIu64
+                                       "). Move the data directory away, or restore the file.",
+                                       m->state_path, term, (uint64_t) MSGLOG_TERM_MAX);
         m->term = term;
         return 0;
 }

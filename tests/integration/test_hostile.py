@@ -634,4 +634,33 @@ def t_last_term():
         c.cleanup(ok)
 
 
-main({"forged": t_forged, "token": t_token, "flood": t_flood, "last-term": t_last_term})
+# ---- damaged-term ----
+
+def t_damaged_term():
+    """A server's state file claiming term 2^64-1 (past the last term, 2^64-2; no server writes
+    it) is refused at start with an error naming the file, instead of a server that reports a
+    term nobody can be promoted after. A file at the last real term still starts."""
+    c = Cluster()
+    ok = False
+    bad, good = c.names[1], c.names[2]
+    try:
+        for n, term in ((bad, 2**64 - 1), (good, 2**64 - 2)):
+            os.makedirs(os.path.join(c.dir, n), mode=0o750)
+            with open(os.path.join(c.dir, n, "state"), "w") as f:
+                f.write("term=%d\n" % term)
+        code = c.start_server(bad).wait(timeout=10)
+        text = log_text(c, bad)
+        assert code != 0, "started with term 2^64-1 (exit %s)" % code
+        want = "%s is damaged, refusing to start: term %d" % (os.path.join(c.dir, bad, "state"), 2**64 - 1)
+        assert want in text, text[-500:]
+        c.start_server(good)
+        wait_for(lambda: c.ping(good) is not None, 10, "%s answers PING" % good)
+        assert c.ping(good)[2] == 2**64 - 2, c.ping(good)
+        print("refused: %s" % [l for l in text.splitlines() if "is damaged" in l][0][-140:])
+        ok = True
+    finally:
+        c.cleanup(ok)
+
+
+main({"forged": t_forged, "token": t_token, "flood": t_flood, "last-term": t_last_term,
+      "damaged-term": t_damaged_term})
