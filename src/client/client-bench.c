@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * client-bench — `fusion-client bench`: N non-blocking connections to the
- * primary in one poll() loop, each keeping up to K PUTs outstanding, with
+ * primary in one epoll loop, each keeping up to K PUTs outstanding, with
  * throughput and latency percentiles; and --continuous, one PUT at a time
  * with retries, reporting the largest gap between consecutive OKs and the
  * largest gap after which the OKs came from another server (the failover
@@ -11,10 +11,10 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,13 +28,14 @@ typedef struct BenchConn {
         uint64_t quota, sent, done;
         unsigned id;
         bool dead;
+        bool watched, want_out; /* in the epoll set; EPOLLOUT asked for */
 } BenchConn;
 
 typedef struct Bench {
         const BenchOptions *o;
         BenchConn *conns;
         uint64_t *lat;         /* latencies in usec, one per OK */
-        uint64_t n_lat, errors;
+        uint64_t n_lat, errors, n_done;
         char *payload;
         usec_t start;
         bool error_printed;
@@ -95,6 +96,7 @@ static void bench_on_readable(Bench *b, BenchConn *bc) {
                 bc->head = (bc->head + 1) % b->o->pipeline;
                 bc->outstanding--;
                 bc->done++;
+                b->n_done++;
                 if (strncmp(line, "OK", 2) == 0)
                         b->lat[b->n_lat++] = now_usec() - t;
                 else
@@ -178,51 +180,86 @@ static int bench_connect(Client *c, Bench *b) {
         return 0;
 }
 
+static bool bench_conn_active(const BenchConn *bc) {
+        return !bc->dead && (bc->outstanding > 0 || bc->sent < bc->quota);
+}
+
+/* Queue what the connection may send, send what the socket takes, and watch
+ * it for what it waits for now (EPOLLOUT only while a request is half sent). */
+static int bench_conn_step(Bench *b, BenchConn *bc, int ep) {
+        struct epoll_event ev = { .data.u32 = bc->id };
+        int r;
+
+        r = bench_queue(b, bc);
+        if (r < 0)
+                return r;
+        if (!bc->dead && bench_flush(bc) < 0)
+                bench_kill(b, bc, "write failed");
+        if (bc->dead) {
+                if (bc->watched)
+                        (void) epoll_ctl(ep, EPOLL_CTL_DEL, bc->conn->fd, NULL);
+                bc->watched = false;
+                return 0;
+        }
+        if (bc->watched && bc->want_out == (bc->out.len > 0))
+                return 0;
+        ev.events = EPOLLIN | (bc->out.len > 0 ? EPOLLOUT : 0);
+        if (epoll_ctl(ep, bc->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, bc->conn->fd, &ev) < 0)
+                return negative_errno();
+        bc->watched = true;
+        bc->want_out = bc->out.len > 0;
+        return 0;
+}
+
+/* One epoll set, not poll(): handing poll() all N sockets at every wakeup cost
+ * this load generator ~0.6 us per request at 64 connections, which the
+ * machine then did not have for the servers. Only the connections that are
+ * ready are touched. */
 static int bench_loop(Client *c, Bench *b) {
         const BenchOptions *o = b->o;
-        _cleanup_(freep) struct pollfd *pfds = calloc(o->clients, sizeof(struct pollfd));
+        _cleanup_(closep) int ep = epoll_create1(EPOLL_CLOEXEC);
+        _cleanup_(freep) struct epoll_event *evs = calloc(o->clients, sizeof(struct epoll_event));
         usec_t last_progress = now_usec();
         uint64_t last_done = 0;
+        unsigned n_active = 0;
+        int r;
 
-        if (!pfds)
+        if (ep < 0)
+                return negative_errno();
+        if (!evs)
                 return -ENOMEM;
-        for (;;) {
-                uint64_t done = 0;
-                bool active = false;
-                int r;
-
-                for (unsigned i = 0; i < o->clients; i++) {
-                        BenchConn *bc = &b->conns[i];
-
-                        r = bench_queue(b, bc);
-                        if (r < 0)
-                                return r;
-                        if (!bc->dead && bench_flush(bc) < 0)
-                                bench_kill(b, bc, "write failed");
-                        pfds[i] = (struct pollfd){ .fd = bc->dead ? -1 : bc->conn->fd, .events = POLLIN };
-                        if (bc->out.len > 0)
-                                pfds[i].events |= POLLOUT;
-                        done += bc->done;
-                        if (!bc->dead && (bc->outstanding > 0 || bc->sent < bc->quota))
-                                active = true;
-                }
-                if (!active)
-                        return 0;
-                if (done != last_done) {
-                        last_done = done;
+        for (unsigned i = 0; i < o->clients; i++) {
+                r = bench_conn_step(b, &b->conns[i], ep);
+                if (r < 0)
+                        return r;
+                n_active += bench_conn_active(&b->conns[i]);
+        }
+        while (n_active > 0) {
+                if (b->n_done != last_done) {
+                        last_done = b->n_done;
                         last_progress = now_usec();
                 } else if (now_usec() - last_progress > (usec_t) c->opts.deadline_ms * USEC_PER_MSEC) {
                         fprintf(stderr, "bench: no reply for %d ms, giving up\n", c->opts.deadline_ms);
                         return -ETIMEDOUT;
                 }
 
-                r = poll(pfds, o->clients, 100);
-                if (r < 0 && errno != EINTR)
+                int n = epoll_wait(ep, evs, (int) o->clients, 100);
+                if (n < 0 && errno != EINTR)
                         return negative_errno();
-                for (unsigned i = 0; r > 0 && i < o->clients; i++)
-                        if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
-                                bench_on_readable(b, &b->conns[i]);
+                for (int k = 0; k < n; k++) {
+                        BenchConn *bc = &b->conns[evs[k].data.u32];
+                        bool was_active = bench_conn_active(bc);
+
+                        if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                                bench_on_readable(b, bc);
+                        r = bench_conn_step(b, bc, ep);
+                        if (r < 0)
+                                return r;
+                        if (was_active && !bench_conn_active(bc))
+                                n_active--;
+                }
         }
+        return 0;
 }
 
 static int bench_continuous(Client *c, const BenchOptions *o) {

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from fusiontest import SERVER_BIN, MONITOR_BIN, SKIP, Cluster, Conn, Writer, free_port, main, one_request, wait_for
+from fusiontest import CLIENT_BIN, SERVER_BIN, MONITOR_BIN, SKIP, Cluster, Conn, Writer, free_port, main, one_request, wait_for
 
 
 class NotifyReceiver:
@@ -348,5 +348,54 @@ def t_batch_sync():
         rates["batch"], rates["always"])
 
 
+def t_client_bench():
+    """`fusion-client bench` with many connections and several PUTs outstanding on each: every
+    write it counts is in the primary's log, exactly once; and when the primary dies under it,
+    it reports the lost connections and ends at once with an error, not at its deadline."""
+    c = Cluster()
+    ok = False
+    try:
+        c.start_all()
+        primary = c.wait_primary()[0]
+        c.wait_writable()
+        before = len(c.read_all(primary))
+        n, size = 1001, 100
+        p = subprocess.run([CLIENT_BIN, "--config", c.conf, "bench", "--clients", "8", "--pipeline", "4",
+                            "--messages", str(n), "--size", str(size)], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+        line = [l for l in p.stdout.splitlines() if l.startswith("bench ")][0]
+        kv = dict(f.split("=", 1) for f in line.split()[1:])
+        assert kv["msgs"] == str(n) and kv["errors"] == "0" and kv["clients"] == "8", line
+        log = c.read_all(primary)
+        assert len(log) - before == n, (len(log), before)
+        assert sum(1 for _, payload in log.values() if payload == "x" * size) == n, "not every write is in the log"
+
+        # The primary dies in the middle of a long run: the bench must end soon after, with an error.
+        deadline_ms = 20000
+        b = subprocess.Popen([CLIENT_BIN, "--config", c.conf, "--deadline", str(deadline_ms), "bench",
+                              "--clients", "16", "--pipeline", "2", "--messages", "100000000", "--size", str(size)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            start = int(c.info(primary)["commit_index"])
+            wait_for(lambda: int(c.info(primary)["commit_index"]) > start + 500, 20, "the bench under way")
+            c.kill(primary)
+            t = time.monotonic()
+            out, err = b.communicate(timeout=deadline_ms / 1000 - 5)
+            took = time.monotonic() - t
+        finally:
+            if b.poll() is None:
+                b.kill()
+                b.wait()
+        assert b.returncode != 0, (b.returncode, out, err)
+        assert "connection lost" in err, err
+        line = [l for l in out.splitlines() if l.startswith("bench ")][0]
+        kv = dict(f.split("=", 1) for f in line.split()[1:])
+        assert int(kv["errors"]) > 0, line
+        print("1001 writes in the log once each; primary killed: bench ended %.2f s later: %s" % (took, line))
+        ok = True
+    finally:
+        c.cleanup(ok)
+
+
 main({"socket-activation": t_socket_activation, "bad-input": t_bad_input, "graceful-stop": t_graceful_stop,
-      "batch-sync": t_batch_sync})
+      "batch-sync": t_batch_sync, "client-bench": t_client_bench})
