@@ -233,12 +233,12 @@ TEST(handshake_ok_and_lines) {
         peerauth_done(&s);
 }
 
-/* peerauth.c, for this test only */
+/* peerauth-tag.c, for this test only */
 void peerauth_poly1305_use_openssl(bool use);
 bool peerauth_poly1305_openssl_active(void);
 
 /* The tag is the ChaCha20-Poly1305 tag of nothing with the line as associated data, nonce dir | 0 0 0 | seq (doc/protocol.md),
- * computed here independently of peerauth.c. */
+ * computed here independently of peerauth-tag.c. */
 static void expect_tag(const PeerAuth *sender, char dir, uint64_t seq, const char *content, const char *sealed) {
         uint8_t nonce[12] = { (uint8_t) dir }, tag[PEERAUTH_TAG_BYTES], none[1] = {};
         char hex[2 * PEERAUTH_TAG_BYTES + 1];
@@ -285,7 +285,7 @@ TEST(tag_is_chacha20_poly1305) {
         expect_tag(&s, 's', 0, "ENTRY 7 2 6 id-7 payload", line);
         free(line);
 
-        /* Every length across Poly1305's 16-byte padding, and long lines: peerauth.c
+        /* Every length across Poly1305's 16-byte padding, and long lines: peerauth-tag.c
          * builds the tag from ChaCha20 and Poly1305 itself, the AEAD call above is
          * the reference. */
         static const size_t lens[] = { 255, 256, 257, 511, 512, 513, 4095, 4096, 4097, 65519, 65520 };
@@ -321,7 +321,7 @@ TEST(tag_is_chacha20_poly1305) {
 }
 
 /* Random session keys and sequence numbers (every hex digit at every place of the
- * seq, nonces far from 0), both directions: the tag is still the AEAD's (peerauth.c
+ * seq, nonces far from 0), both directions: the tag is still the AEAD's (peerauth-tag.c
  * computes ChaCha20's block 0 itself), and the receiver opens the line at that seq. */
 TEST(tag_random_keys_and_seqs) {
         PeerAuthKey ka;
