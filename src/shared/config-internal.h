@@ -37,17 +37,17 @@ struct ConfigItem {
         const char *what;       /* numbers only: "a duration in milliseconds" */
 };
 
-/* The number of entries in config_items[] and server_items[] (config-items.c),
+/* The number of entries in config_items[] and config_server_items[] (config-items.c),
  * so that ParseState below can size its arrays. Keep them equal to the tables:
- * an extra table entry does not compile with -Werror, a missing one would leave
- * a zeroed entry behind. */
+ * an extra table entry does not compile with -Werror, a missing one leaves a
+ * zeroed entry behind, which test-config's key_tables test catches. */
 #define CONFIG_ITEMS_N 20
 #define SERVER_ITEMS_N 4
 
 extern const ConfigItem config_items[CONFIG_ITEMS_N];
-extern const ConfigItem server_items[SERVER_ITEMS_N];
+extern const ConfigItem config_server_items[SERVER_ITEMS_N];
 
-/* Indexes into server_items[]. */
+/* Indexes into config_server_items[]. */
 enum { SERVER_ADDRESS, SERVER_PRIORITY, SERVER_UNIT, SERVER_DATA_DIR };
 
 typedef struct ParseState {
@@ -66,7 +66,7 @@ typedef struct ParseState {
         unsigned section_line[_SECTION_KIND_MAX];
 
         unsigned item_line[ELEMENTSOF(config_items)];
-        unsigned server_item_line[CONFIG_SERVERS_MAX][ELEMENTSOF(server_items)];
+        unsigned server_item_line[CONFIG_SERVERS_MAX][ELEMENTSOF(config_server_items)];
 
         int r;                          /* first error, 0 if none */
         unsigned error_line;
@@ -74,13 +74,13 @@ typedef struct ParseState {
 } ParseState;
 
 /* config-items.c: replace the string *field with a copy of value. */
-int set_string(char **field, const char *value);
+int config_set_string(char **field, const char *value);
 
 /* config-parse.c: record the first error. line 0 means the whole file. Returns st->r. */
-_printf_(4, 5) int fail(ParseState *st, int r, unsigned line, const char *fmt, ...);
+_printf_(4, 5) int config_fail(ParseState *st, int r, unsigned line, const char *fmt, ...);
 
 /* config-validate.c: the checks that involve several keys, run after parsing.
  * Each records its error in st and returns st->r. */
-int validate_servers(ParseState *st);
-int validate_cluster(ParseState *st);
-int validate_monitor(ParseState *st);
+int config_validate_servers(ParseState *st);
+int config_validate_cluster(ParseState *st);
+int config_validate_monitor(ParseState *st);

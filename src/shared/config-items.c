@@ -26,7 +26,7 @@
 #define PRIORITY_MAX UINT64_C(4294967295)
 #define UNIT_NAME_MAX 255
 
-int set_string(char **field, const char *value) {
+int config_set_string(char **field, const char *value) {
         char *s = strdup(value);
         if (!s)
                 return -ENOMEM;
@@ -93,7 +93,7 @@ static int parse_token(const ConfigItem *item, const char *value, void *base, ch
                          CLIENT_TOKEN_MAX);
                 return -EINVAL;
         }
-        return set_string((char **) ((char *) base + item->offset), value);
+        return config_set_string((char **) ((char *) base + item->offset), value);
 }
 
 static int parse_path(const ConfigItem *item, const char *value, void *base, char *expected, size_t size) {
@@ -101,7 +101,7 @@ static int parse_path(const ConfigItem *item, const char *value, void *base, cha
                 snprintf(expected, size, "an absolute path");
                 return -EINVAL;
         }
-        return set_string((char **) ((char *) base + item->offset), value);
+        return config_set_string((char **) ((char *) base + item->offset), value);
 }
 
 static bool unit_name_is_valid(const char *s) {
@@ -124,7 +124,7 @@ static int parse_unit(const ConfigItem *item, const char *value, void *base, cha
                 snprintf(expected, size, "a unit name ending in .service");
                 return -EINVAL;
         }
-        return set_string((char **) ((char *) base + item->offset), value);
+        return config_set_string((char **) ((char *) base + item->offset), value);
 }
 
 /* A TCP address, stored normalised; empty means none. */
@@ -134,14 +134,14 @@ static int parse_tcp_or_none(const ConfigItem *item, const char *value, void *ba
         SockAddr a;
 
         if (value[0] == '\0')
-                return set_string((char **) ((char *) base + item->offset), "");
+                return config_set_string((char **) ((char *) base + item->offset), "");
         if (sockaddr_parse(value, false, &a) < 0 || sockaddr_is_unix(&a) ||
             sockaddr_format(&a, buf, sizeof(buf)) < 0) {
                 snprintf(expected, size,
                          "an address such as 127.0.0.1:9000, [::1]:9000 or localhost:9000, or nothing");
                 return -EINVAL;
         }
-        return set_string((char **) ((char *) base + item->offset), buf);
+        return config_set_string((char **) ((char *) base + item->offset), buf);
 }
 
 /* A unix socket path; empty means none. */
@@ -155,7 +155,7 @@ static int parse_unix_or_none(const ConfigItem *item, const char *value, void *b
                          sizeof(a.un.sun_path) - 1);
                 return -EINVAL;
         }
-        return set_string((char **) ((char *) base + item->offset), value);
+        return config_set_string((char **) ((char *) base + item->offset), value);
 }
 
 static int parse_server_address(const ConfigItem *item, const char *value, void *base, char *expected,
@@ -171,7 +171,7 @@ static int parse_server_address(const ConfigItem *item, const char *value, void 
                          "socket path");
                 return -EINVAL;
         }
-        r = set_string(&s->address, buf);
+        r = config_set_string(&s->address, buf);
         if (r < 0)
                 return r;
         s->address_addr = a;
@@ -208,7 +208,7 @@ const ConfigItem config_items[] = {
         { SECTION_MONITOR, "state_dir", parse_path, offsetof(Config, state_dir) },
 };
 
-const ConfigItem server_items[] = {
+const ConfigItem config_server_items[] = {
         { SECTION_SERVER, "address", parse_server_address, offsetof(ServerConfig, address) },
         { SECTION_SERVER, "priority", parse_u64, offsetof(ServerConfig, priority), 0, PRIORITY_MAX,
           "a priority (0: never promote)" },

@@ -60,7 +60,7 @@ static const char *escape(const char *s, size_t n, char *buf, size_t size) {
 #define ESCAPE_MAX 1024
 
 /* Record the first error. line 0 means the whole file. Returns st->r. */
-_printf_(4, 5) int fail(ParseState *st, int r, unsigned line, const char *fmt, ...) {
+_printf_(4, 5) int config_fail(ParseState *st, int r, unsigned line, const char *fmt, ...) {
         _cleanup_(freep) char *msg = NULL;
         va_list ap;
         int k;
@@ -126,14 +126,14 @@ static void start_section(ParseState *st, const char *name, size_t n) {
         else if (n > strlen(prefix) && memcmp(name, prefix, strlen(prefix)) == 0)
                 st->section = SECTION_SERVER;
         else {
-                fail(st, -EINVAL, st->line, "[%s]: unknown section, expected [cluster], [monitor] or [server.NAME]",
+                config_fail(st, -EINVAL, st->line, "[%s]: unknown section, expected [cluster], [monitor] or [server.NAME]",
                      esc);
                 return;
         }
 
         if (st->section != SECTION_SERVER) {
                 if (st->section_line[st->section] > 0) {
-                        fail(st, -EINVAL, st->line, "[%s]: duplicate section, first at line %u", esc,
+                        config_fail(st, -EINVAL, st->line, "[%s]: duplicate section, first at line %u", esc,
                              st->section_line[st->section]);
                         return;
                 }
@@ -144,23 +144,23 @@ static void start_section(ParseState *st, const char *name, size_t n) {
 
         _cleanup_(freep) char *server = strndup(name + strlen(prefix), n - strlen(prefix));
         if (!server) {
-                fail(st, -ENOMEM, st->line, "out of memory");
+                config_fail(st, -ENOMEM, st->line, "out of memory");
                 return;
         }
         if (!name_is_valid(server)) {
-                fail(st, -EINVAL, st->line,
+                config_fail(st, -EINVAL, st->line,
                      "[%s]: expected a server name of 1 to %d characters out of A-Z a-z 0-9 _ -, got '%s'", esc,
                      NAME_MAX_LEN, escape(server, strlen(server), esc_server, sizeof(esc_server)));
                 return;
         }
         for (size_t i = 0; i < st->config->n_servers; i++)
                 if (strcmp(st->config->servers[i].name, server) == 0) {
-                        fail(st, -EINVAL, st->line, "[%s]: duplicate section, first at line %u", esc,
+                        config_fail(st, -EINVAL, st->line, "[%s]: duplicate section, first at line %u", esc,
                              st->config->servers[i].line);
                         return;
                 }
         if (st->config->n_servers >= CONFIG_SERVERS_MAX) {
-                fail(st, -EINVAL, st->line, "[%s]: expected at most %d server sections, got more", esc,
+                config_fail(st, -EINVAL, st->line, "[%s]: expected at most %d server sections, got more", esc,
                      CONFIG_SERVERS_MAX);
                 return;
         }
@@ -189,7 +189,7 @@ static void check_section_header(ParseState *st, bool indented) {
         rest = close + 1;
         strip(&rest, &e);
         if (rest < e && *rest != ';' && *rest != '#') {
-                fail(st, -EINVAL, st->line, "expected nothing after the section header, got '%s'",
+                config_fail(st, -EINVAL, st->line, "expected nothing after the section header, got '%s'",
                      escape(s, (size_t) (e - s), esc, sizeof(esc)));
                 return;
         }
@@ -219,12 +219,12 @@ static char *config_reader(char *buf, int num, void *stream) {
 
         /* libinih needs room for "\r\n\0" after the longest line. */
         if (num < 3 || content > (size_t) num - 3) {
-                fail(st, -EINVAL, st->line, "expected a line of at most %d bytes, got %zu bytes",
+                config_fail(st, -EINVAL, st->line, "expected a line of at most %d bytes, got %zu bytes",
                      num < 3 ? 0 : num - 3, content);
                 return NULL;
         }
         if (memchr(st->pos, '\0', n)) {
-                fail(st, -EINVAL, st->line, "expected text, got a NUL byte");
+                config_fail(st, -EINVAL, st->line, "expected text, got a NUL byte");
                 return NULL;
         }
 
@@ -237,8 +237,8 @@ static char *config_reader(char *buf, int num, void *stream) {
 }
 
 static const ConfigItem *find_item(SectionKind section, const char *key, size_t *ret_index) {
-        const ConfigItem *table = section == SECTION_SERVER ? server_items : config_items;
-        size_t n = section == SECTION_SERVER ? ELEMENTSOF(server_items) : ELEMENTSOF(config_items);
+        const ConfigItem *table = section == SECTION_SERVER ? config_server_items : config_items;
+        size_t n = section == SECTION_SERVER ? ELEMENTSOF(config_server_items) : ELEMENTSOF(config_items);
 
         for (size_t i = 0; i < n; i++)
                 if (table[i].section == section && strcmp(table[i].key, key) == 0) {
@@ -249,8 +249,8 @@ static const ConfigItem *find_item(SectionKind section, const char *key, size_t 
 }
 
 static void list_keys(SectionKind section, char *buf, size_t size) {
-        const ConfigItem *table = section == SECTION_SERVER ? server_items : config_items;
-        size_t n = section == SECTION_SERVER ? ELEMENTSOF(server_items) : ELEMENTSOF(config_items);
+        const ConfigItem *table = section == SECTION_SERVER ? config_server_items : config_items;
+        size_t n = section == SECTION_SERVER ? ELEMENTSOF(config_server_items) : ELEMENTSOF(config_items);
         size_t j = 0;
 
         buf[0] = '\0';
@@ -274,7 +274,7 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
                 return 0; /* start_section() reported it */
 
         if (st->line_len > 0 && strchr(" \t\v\f\r", st->line_text[0])) {
-                fail(st, -EINVAL, st->line,
+                config_fail(st, -EINVAL, st->line,
                      "expected a line without leading whitespace (continuation lines are not supported), "
                      "got '%s'",
                      escape(st->line_text, st->line_len, esc, sizeof(esc)));
@@ -283,7 +283,7 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
         st->key_in_section = true;
 
         if (st->section == SECTION_NONE) {
-                fail(st, -EINVAL, st->line, "expected a [section] header before the first key, got '%s'",
+                config_fail(st, -EINVAL, st->line, "expected a [section] header before the first key, got '%s'",
                      escape(st->line_text, st->line_len, esc, sizeof(esc)));
                 return 0;
         }
@@ -292,7 +292,7 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
         item = find_item(st->section, key, &index);
         if (!item) {
                 list_keys(st->section, keys, sizeof(keys));
-                fail(st, -EINVAL, st->line, "[%s] %s: unknown key, expected one of %s", sect,
+                config_fail(st, -EINVAL, st->line, "[%s] %s: unknown key, expected one of %s", sect,
                      escape(key, strlen(key), esc, sizeof(esc)), keys);
                 return 0;
         }
@@ -301,18 +301,18 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
                        ? &st->server_item_line[st->server - st->config->servers][index]
                        : &st->item_line[index];
         if (*line > 0) {
-                fail(st, -EINVAL, st->line, "[%s] %s: duplicate key, first set at line %u", sect, key, *line);
+                config_fail(st, -EINVAL, st->line, "[%s] %s: duplicate key, first set at line %u", sect, key, *line);
                 return 0;
         }
 
         r = item->parse(item, value, st->section == SECTION_SERVER ? (void *) st->server : (void *) st->config,
                         expected, sizeof(expected));
         if (r == -ENOMEM) {
-                fail(st, r, st->line, "out of memory");
+                config_fail(st, r, st->line, "out of memory");
                 return 0;
         }
         if (r < 0) {
-                fail(st, -EINVAL, st->line, "[%s] %s: expected %s, got '%s'", sect, key, expected,
+                config_fail(st, -EINVAL, st->line, "[%s] %s: expected %s, got '%s'", sect, key, expected,
                      escape(value, strlen(value), esc, sizeof(esc)));
                 return 0;
         }
@@ -350,10 +350,10 @@ static void syntax_error(ParseState *st, unsigned n) {
         st->error = NULL;
         st->r = 0;
         if (s < e && *s == '[')
-                fail(st, -EINVAL, n, "expected ']' to close the section header, got '%s'",
+                config_fail(st, -EINVAL, n, "expected ']' to close the section header, got '%s'",
                      escape(s, (size_t) (e - s), esc, sizeof(esc)));
         else
-                fail(st, -EINVAL, n, "expected 'key = value', got '%s'",
+                config_fail(st, -EINVAL, n, "expected 'key = value', got '%s'",
                      escape(s, (size_t) (e - s), esc, sizeof(esc)));
 }
 
@@ -369,26 +369,26 @@ static int config_parse(const char *text, size_t len, const char *name, Config *
                         r = -ENOMEM;
         }
         if (r < 0) {
-                fail(&st, r, 0, "out of memory");
+                config_fail(&st, r, 0, "out of memory");
                 goto finish;
         }
         st.config = c;
 
         r = ini_parse_stream(config_reader, &st, config_handler, &st);
         if (r == -2)
-                fail(&st, -ENOMEM, 0, "out of memory");
+                config_fail(&st, -ENOMEM, 0, "out of memory");
         else if (r > 0 && st.r != -ENOMEM && (st.r == 0 || (unsigned) r < st.error_line))
                 syntax_error(&st, (unsigned) r);
         else if (r < 0)
-                fail(&st, -EINVAL, 0, "cannot parse");
+                config_fail(&st, -EINVAL, 0, "cannot parse");
 
         /* Each check records its error in st; stop at the first. */
         if (st.r == 0)
-                validate_servers(&st);
+                config_validate_servers(&st);
         if (st.r == 0)
-                validate_cluster(&st);
+                config_validate_cluster(&st);
         if (st.r == 0)
-                validate_monitor(&st);
+                config_validate_monitor(&st);
 
 finish:
         if (st.r < 0) {
@@ -420,23 +420,23 @@ int config_load(const char *path, Config **ret, char **ret_error) {
         f = fopen(path, "re");
         if (!f) {
                 int r = negative_errno();
-                fail(&st, r, 0, "cannot open: %s", strerror(-r));
+                config_fail(&st, r, 0, "cannot open: %s", strerror(-r));
                 goto error;
         }
 
         text = malloc(CONFIG_FILE_MAX + 1);
         if (!text) {
-                fail(&st, -ENOMEM, 0, "out of memory");
+                config_fail(&st, -ENOMEM, 0, "out of memory");
                 goto error;
         }
         len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
         if (ferror(f)) {
                 int r = negative_errno();
-                fail(&st, r, 0, "cannot read: %s", strerror(-r));
+                config_fail(&st, r, 0, "cannot read: %s", strerror(-r));
                 goto error;
         }
         if (len > CONFIG_FILE_MAX) {
-                fail(&st, -EINVAL, 0, "expected a file of at most %d bytes, got more", CONFIG_FILE_MAX);
+                config_fail(&st, -EINVAL, 0, "expected a file of at most %d bytes, got more", CONFIG_FILE_MAX);
                 goto error;
         }
 

@@ -32,11 +32,11 @@ static int server_finish(ParseState *st, size_t i) {
         const unsigned *lines = st->server_item_line[i];
 
         if (lines[SERVER_ADDRESS] == 0)
-                return fail(st, -EINVAL, s->line, "[server.%s] address: expected an address, got none", s->name);
+                return config_fail(st, -EINVAL, s->line, "[server.%s] address: expected an address, got none", s->name);
 
         if (lines[SERVER_PRIORITY] == 0) {
                 if (sockaddr_is_unix(&s->address_addr))
-                        return fail(st, -EINVAL, s->line,
+                        return config_fail(st, -EINVAL, s->line,
                                     "[server.%s] priority: expected a priority, as the unix socket address "
                                     "'%s' has no port to take it from, got none",
                                     s->name, s->address);
@@ -44,21 +44,21 @@ static int server_finish(ParseState *st, size_t i) {
         }
         if (!s->unit && asprintf(&s->unit, "fusion-%s.service", s->name) < 0) {
                 s->unit = NULL;
-                return fail(st, -ENOMEM, 0, "out of memory");
+                return config_fail(st, -ENOMEM, 0, "out of memory");
         }
         if (!s->data_dir && asprintf(&s->data_dir, "/var/lib/fusion/%s", s->name) < 0) {
                 s->data_dir = NULL;
-                return fail(st, -ENOMEM, 0, "out of memory");
+                return config_fail(st, -ENOMEM, 0, "out of memory");
         }
         return 0;
 }
 
-int validate_servers(ParseState *st) {
+int config_validate_servers(ParseState *st) {
         Config *c = st->config;
         int r;
 
         if (c->n_servers == 0)
-                return fail(st, -EINVAL, 0, "expected at least one [server.NAME] section, got none");
+                return config_fail(st, -EINVAL, 0, "expected at least one [server.NAME] section, got none");
 
         for (size_t i = 0; i < c->n_servers; i++) {
                 r = server_finish(st, i);
@@ -72,13 +72,13 @@ int validate_servers(ParseState *st) {
                         const unsigned *lines = st->server_item_line[j];
 
                         if (strcmp(a->address, b->address) == 0)
-                                return fail(st, -EINVAL, lines[SERVER_ADDRESS],
+                                return config_fail(st, -EINVAL, lines[SERVER_ADDRESS],
                                             "[server.%s] address: expected an address no other server uses, "
                                             "got '%s', also the address of [server.%s]",
                                             b->name, b->address, a->name);
 
                         if (a->priority != 0 && a->priority == b->priority)
-                                return fail(st, -EINVAL,
+                                return config_fail(st, -EINVAL,
                                             lines[SERVER_PRIORITY] > 0 ? lines[SERVER_PRIORITY]
                                                                        : lines[SERVER_ADDRESS],
                                             "[server.%s] priority: expected a priority no other server has "
@@ -90,7 +90,7 @@ int validate_servers(ParseState *st) {
         return 0;
 }
 
-int validate_cluster(ParseState *st) {
+int config_validate_cluster(ParseState *st) {
         const Config *c = st->config;
         unsigned line;
 
@@ -105,7 +105,7 @@ int validate_cluster(ParseState *st) {
                         key = "lease_ms";
                 else if (line == 0 && item_line(st, "heartbeat_interval_ms") > 0)
                         key = "heartbeat_interval_ms";
-                return fail(st, -EINVAL, item_line(st, key),
+                return config_fail(st, -EINVAL, item_line(st, key),
                             "[cluster] %s: expected dead_after_ms >= lease_ms + heartbeat_interval_ms, got "
                             "dead_after_ms = %" PRIu64 ", lease_ms = %" PRIu64
                             ", heartbeat_interval_ms = %" PRIu64,
@@ -114,7 +114,7 @@ int validate_cluster(ParseState *st) {
 
         if (c->min_sync_replicas > c->n_servers - 1) {
                 line = item_line(st, "min_sync_replicas");
-                return fail(st, -EINVAL, line,
+                return config_fail(st, -EINVAL, line,
                             "[cluster] min_sync_replicas: expected at most the number of servers minus one (%zu), "
                             "got '%" PRIu64 "'%s",
                             c->n_servers - 1, c->min_sync_replicas, line > 0 ? "" : " (the default)");
@@ -123,7 +123,7 @@ int validate_cluster(ParseState *st) {
         if (c->client_token && c->client_token_file) {
                 unsigned a = item_line(st, "client_token"), b = item_line(st, "client_token_file");
 
-                return fail(st, -EINVAL, MAX(a, b),
+                return config_fail(st, -EINVAL, MAX(a, b),
                             "[cluster] %s: expected only one of client_token and client_token_file, got both",
                             a > b ? "client_token" : "client_token_file");
         }
@@ -137,11 +137,11 @@ static int validate_pair(ParseState *st, const char *tcp_key, const char *tcp, c
 
         if (tcp[0] != '\0' || unix_path[0] != '\0')
                 return 0;
-        return fail(st, -EINVAL, MAX(tcp_line, unix_line), "[monitor] %s: expected %s or %s to be set, got both empty",
+        return config_fail(st, -EINVAL, MAX(tcp_line, unix_line), "[monitor] %s: expected %s or %s to be set, got both empty",
                     tcp_line > unix_line ? tcp_key : unix_key, tcp_key, unix_key);
 }
 
-int validate_monitor(ParseState *st) {
+int config_validate_monitor(ParseState *st) {
         Config *c = st->config;
         int r;
 
@@ -152,10 +152,10 @@ int validate_monitor(ParseState *st) {
         if (r < 0)
                 return r;
 
-        if (item_line(st, "address") == 0 && set_string(&c->monitor_address, c->monitor_listen) < 0)
-                return fail(st, -ENOMEM, 0, "out of memory");
-        if (item_line(st, "client_address") == 0 && set_string(&c->client_address, c->client_listen) < 0)
-                return fail(st, -ENOMEM, 0, "out of memory");
+        if (item_line(st, "address") == 0 && config_set_string(&c->monitor_address, c->monitor_listen) < 0)
+                return config_fail(st, -ENOMEM, 0, "out of memory");
+        if (item_line(st, "client_address") == 0 && config_set_string(&c->client_address, c->client_listen) < 0)
+                return config_fail(st, -ENOMEM, 0, "out of memory");
 
         r = validate_pair(st, "address", c->monitor_address, "socket", c->monitor_socket);
         if (r < 0)

@@ -25,7 +25,7 @@
 #define SLOT_TAG(hash) ((hash) >> SLOT_INDEX_BITS)
 #define MSGLOG_MAX_RECORDS SLOT_INDEX_MASK
 
-int grow(void **p, size_t *alloc, size_t need, size_t elsize) {
+int msglog_grow(void **p, size_t *alloc, size_t need, size_t elsize) {
         size_t n;
         void *q;
 
@@ -48,7 +48,7 @@ void msglog_test_hash_collisions(bool on) {
         test_collide = on;
 }
 
-uint64_t msgid_hash(const char *s, size_t len) {
+uint64_t msglog_msgid_hash(const char *s, size_t len) {
         uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, then murmur3's finaliser for the high bits */
 
         if (test_collide)
@@ -88,7 +88,7 @@ static int entry_msgid_equals(const MsgLog *l, const Entry *e, const char *id, s
 }
 
 /* 1 and the slot holding msgid, 0 if it is not in the table, or a read error. */
-int msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot) {
+int msglog_msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot) {
         size_t mask = l->n_slots - 1;
 
         if (l->n_slots == 0)
@@ -142,7 +142,7 @@ static int msgid_table_reserve(MsgLog *l, size_t need) {
 }
 
 /* Remove record index's msgid (the slot that holds index, found from its home). */
-void msgid_table_delete(MsgLog *l, uint64_t index) {
+void msglog_msgid_table_delete(MsgLog *l, uint64_t index) {
         size_t mask = l->n_slots - 1, i, j;
 
         for (i = l->entries[index - 1].msgid_home & mask; (l->slots[i] & SLOT_INDEX_MASK) != index;
@@ -164,15 +164,15 @@ void msgid_table_delete(MsgLog *l, uint64_t index) {
 }
 
 /* Make room for one more record so that adding it cannot fail. */
-int reserve_one(MsgLog *l, size_t msgid_len) {
+int msglog_reserve_one(MsgLog *l, size_t msgid_len) {
         int r;
 
         if (l->n_entries >= MSGLOG_MAX_RECORDS)
                 return -EFBIG;
-        r = grow((void **) &l->entries, &l->n_entries_alloc, l->n_entries + 1, sizeof(Entry));
+        r = msglog_grow((void **) &l->entries, &l->n_entries_alloc, l->n_entries + 1, sizeof(Entry));
         if (r < 0)
                 return r;
-        r = grow((void **) &l->segments, &l->n_segments_alloc, l->n_segments + 1, sizeof(LogSegment));
+        r = msglog_grow((void **) &l->segments, &l->n_segments_alloc, l->n_segments + 1, sizeof(LogSegment));
         if (r < 0)
                 return r;
         if (msgid_len == 0)
@@ -180,9 +180,9 @@ int reserve_one(MsgLog *l, size_t msgid_len) {
         return msgid_table_reserve(l, l->n_slots_used + 1);
 }
 
-/* Record the next index in memory; reserve_one() must have succeeded and
+/* Record the next index in memory; msglog_reserve_one() must have succeeded and
  * the msgid (if any) must not be in the table. */
-void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
+void msglog_add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
                uint64_t hash) {
         Entry *e = &l->entries[l->n_entries++];
         uint64_t index = l->n_entries;
@@ -201,7 +201,7 @@ void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t 
 }
 
 /* The term of record index (1..n_entries): its segment's. */
-uint64_t entry_term(const MsgLog *l, uint64_t index) {
+uint64_t msglog_entry_term(const MsgLog *l, uint64_t index) {
         size_t lo = 0, hi = l->n_segments;
 
         assert(index >= 1 && index <= l->n_entries && l->n_segments > 0);
@@ -228,7 +228,7 @@ uint64_t msglog_last_term(const MsgLog *l) {
 int msglog_term_at(const MsgLog *l, uint64_t index, uint64_t *ret_term) {
         if (index == 0 || index > l->n_entries)
                 return -ENOENT;
-        *ret_term = entry_term(l, index);
+        *ret_term = msglog_entry_term(l, index);
         return 0;
 }
 
@@ -243,7 +243,7 @@ int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint
 
         if (!msgid || msgid_len == 0 || msgid_len > MSGID_MAX_LEN)
                 return 0;
-        r = msgid_lookup(l, msgid, msgid_len, msgid_hash(msgid, msgid_len), &slot);
+        r = msglog_msgid_lookup(l, msgid, msgid_len, msglog_msgid_hash(msgid, msgid_len), &slot);
         if (r > 0 && ret_index)
                 *ret_index = l->slots[slot] & SLOT_INDEX_MASK;
         return r;

@@ -64,14 +64,14 @@ typedef struct RecHeader {
 } RecHeader;
 
 /* msglog.c */
-void rec_header_decode(const uint8_t *p, RecHeader *h);
+void msglog_rec_header_decode(const uint8_t *p, RecHeader *h);
 
 /* msglog-index.c */
-int grow(void **p, size_t *alloc, size_t need, size_t elsize);
-uint64_t msgid_hash(const char *s, size_t len);
-int msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot);
-void msgid_table_delete(MsgLog *l, uint64_t index);
-int reserve_one(MsgLog *l, size_t msgid_len);
-void add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
+int msglog_grow(void **p, size_t *alloc, size_t need, size_t elsize);
+uint64_t msglog_msgid_hash(const char *s, size_t len);
+int msglog_msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot);
+void msglog_msgid_table_delete(MsgLog *l, uint64_t index);
+int msglog_reserve_one(MsgLog *l, size_t msgid_len);
+void msglog_add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
                uint64_t hash);
-uint64_t entry_term(const MsgLog *l, uint64_t index);
+uint64_t msglog_entry_term(const MsgLog *l, uint64_t index);

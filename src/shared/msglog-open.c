@@ -43,7 +43,7 @@ static const char *rec_check_intact(const uint8_t *base, uint64_t size, uint64_t
 
         if (size - off < REC_HEADER_SIZE)
                 return "incomplete record header";
-        rec_header_decode(base + off, &h);
+        msglog_rec_header_decode(base + off, &h);
         if (memcmp(h.magic, REC_MAGIC, 4) != 0)
                 return "bad magic";
         if (h.reserved != 0)
@@ -92,7 +92,7 @@ static const char *rec_check_fits(const MsgLog *l, const RecHeader *h, const cha
                 return "invalid msgid";
         if (h->msgid_len > 0) {
                 size_t slot;
-                int r = msgid_lookup(l, msgid, h->msgid_len, hash, &slot);
+                int r = msglog_msgid_lookup(l, msgid, h->msgid_len, hash, &slot);
                 assert(r >= 0);   /* only called by scan(): compares in the mapped file, never reads */
                 if (r > 0)
                         return "duplicate msgid";
@@ -242,7 +242,7 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
                 if (!reason) {
                         /* Hashed once, for the duplicate check and the table. */
                         if (h.msgid_len > 0)
-                                hash = msgid_hash(msgid, h.msgid_len);
+                                hash = msglog_msgid_hash(msgid, h.msgid_len);
                         reason = rec_check_fits(l, &h, msgid, hash);
                 }
                 if (reason) {
@@ -250,10 +250,10 @@ static int scan(MsgLog *l, const uint8_t *base, uint64_t size, uint64_t *ret_bad
                         *ret_reason = reason;
                         break;
                 }
-                r = reserve_one(l, h.msgid_len);
+                r = msglog_reserve_one(l, h.msgid_len);
                 if (r < 0)
                         break;
-                add_entry(l, off, h.term, h.flags, h.msgid_len, hash);
+                msglog_add_entry(l, off, h.term, h.flags, h.msgid_len, hash);
                 off += REC_HEADER_SIZE + (uint64_t) h.msgid_len + h.payload_len;
         }
         l->scan_base = NULL;

@@ -35,7 +35,7 @@
 #define WBUF_MAX (256u * 1024u)              /* flush before the buffer would grow past this */
 #define WBUF_DIRECT_MIN (64u * 1024u)        /* records this large bypass the buffer */
 
-void rec_header_decode(const uint8_t *p, RecHeader *h) {
+void msglog_rec_header_decode(const uint8_t *p, RecHeader *h) {
         memcpy(h->magic, p, 4);
         memcpy(&h->crc, p + 4, 4);
         memcpy(&h->index, p + 8, 8);
@@ -132,12 +132,12 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
         if (msgid_len > 0) {
                 size_t slot;
 
-                hash = msgid_hash(msgid, msgid_len);
-                r = msgid_lookup(l, msgid, msgid_len, hash, &slot);
+                hash = msglog_msgid_hash(msgid, msgid_len);
+                r = msglog_msgid_lookup(l, msgid, msgid_len, hash, &slot);
                 if (r != 0)
                         return r > 0 ? -EEXIST : r;
         }
-        r = reserve_one(l, msgid_len);
+        r = msglog_reserve_one(l, msgid_len);
         if (r < 0)
                 return r;
 
@@ -163,14 +163,14 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 r = write_record(l, iov, n, rec_len);
                 if (r < 0)
                         return r;
-                add_entry(l, l->size, term, flags, msgid_len, hash);
+                msglog_add_entry(l, l->size, term, flags, msgid_len, hash);
                 l->size += rec_len;
                 l->written_off = l->size;
                 l->written = l->n_entries;
                 return 0;
         }
 
-        r = grow((void **) &l->wbuf, &l->wbuf_alloc, l->wbuf_len + rec_len, 1);
+        r = msglog_grow((void **) &l->wbuf, &l->wbuf_alloc, l->wbuf_len + rec_len, 1);
         if (r < 0)
                 return r;
         p = l->wbuf + l->wbuf_len;
@@ -181,7 +181,7 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 memcpy(p + sizeof(hdr) + msgid_len, payload, payload_len);
         l->wbuf_len += rec_len;
 
-        add_entry(l, l->size, term, flags, msgid_len, hash);
+        msglog_add_entry(l, l->size, term, flags, msgid_len, hash);
         l->size += rec_len;
         return 0;
 }
@@ -286,9 +286,9 @@ int msglog_read_buffered(MsgLog *l, uint64_t index, LogRecord *ret) {
         if (e->offset + len - l->written_off > l->wbuf_len)
                 return -EBADMSG;
         p = l->wbuf + (e->offset - l->written_off);
-        rec_header_decode(p, &h);
+        msglog_rec_header_decode(p, &h);
         /* Our own bytes, so a mismatch would be a bug here; refuse rather than stream it. */
-        if (h.index != index || h.term != entry_term(l, index) || h.msgid_len != e->msgid_len ||
+        if (h.index != index || h.term != msglog_entry_term(l, index) || h.msgid_len != e->msgid_len ||
             h.flags != e->flags || len != (uint64_t) REC_HEADER_SIZE + h.msgid_len + h.payload_len)
                 return -EBADMSG;
 
@@ -345,8 +345,8 @@ int msglog_read(MsgLog *l, uint64_t index, LogRecord *ret) {
                         return -EBADMSG;
         }
 
-        rec_header_decode(hdr, &h);
-        if (memcmp(h.magic, REC_MAGIC, 4) != 0 || h.index != index || h.term != entry_term(l, index) ||
+        msglog_rec_header_decode(hdr, &h);
+        if (memcmp(h.magic, REC_MAGIC, 4) != 0 || h.index != index || h.term != msglog_entry_term(l, index) ||
             h.msgid_len != e->msgid_len || h.payload_len != payload_len || h.flags != e->flags)
                 return -EBADMSG;
         if (crc32c(crc32c(crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START), msgid, h.msgid_len),
@@ -385,7 +385,7 @@ int msglog_truncate_after(MsgLog *l, uint64_t index) {
         while (l->n_entries > index) {
                 const Entry *e = &l->entries[l->n_entries - 1];
                 if (e->msgid_len > 0)
-                        msgid_table_delete(l, l->n_entries);
+                        msglog_msgid_table_delete(l, l->n_entries);
                 l->n_entries--;
         }
         while (l->n_segments > 0 && l->segments[l->n_segments - 1].first > index)

@@ -13,4 +13,4 @@
 #define DIR_S2C 's'
 
 /* Exactly n lower-case hex digits (peerauth-tag.c). */
-bool is_lower_hex(const char *s, size_t n);
+bool peerauth_is_lower_hex(const char *s, size_t n);

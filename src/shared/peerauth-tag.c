@@ -216,7 +216,7 @@ static void line_tag(const uint8_t key[PEERAUTH_KEY_BYTES], char dir, uint64_t s
  * sodium_hex2bin() also takes upper case, and a line that can be respelled
  * and still pass would be a line an attacker can alter (a sealed line's tag,
  * a nonce) without being refused. */
-bool is_lower_hex(const char *s, size_t n) {
+bool peerauth_is_lower_hex(const char *s, size_t n) {
         unsigned bad = 0;
 
         /* Without a branch per digit: digits and letters alternate at random in a tag,
@@ -368,7 +368,7 @@ int peerauth_open(PeerAuth *a, char *line, size_t *len, const char **ret_reason)
         }
         content = n - PEERAUTH_LINE_OVERHEAD;
         suffix = line + content;
-        if (suffix[0] != ' ' || suffix[1] != '#' || !is_lower_hex(suffix + 2, SEQ_HEX + TAG_HEX)) {
+        if (suffix[0] != ' ' || suffix[1] != '#' || !peerauth_is_lower_hex(suffix + 2, SEQ_HEX + TAG_HEX)) {
                 *ret_reason = "malformed or truncated authentication tag";
                 return -EBADMSG;
         }

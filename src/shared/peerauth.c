@@ -197,7 +197,7 @@ static void establish(PeerAuth *a) {
 static int hex_field(const char *s, size_t n, uint8_t *out, size_t out_len) {
         size_t bin_len = 0;
 
-        if (n != 2 * out_len || !is_lower_hex(s, n))
+        if (n != 2 * out_len || !peerauth_is_lower_hex(s, n))
                 return -EINVAL;
         if (sodium_hex2bin(out, out_len, s, n, NULL, &bin_len, NULL) < 0 || bin_len != out_len)
                 return -EINVAL;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config-internal.h"
 #include "macro.h"
 #include "tests.h"
 
@@ -140,6 +141,20 @@ TEST(fsync_mode_strings) {
         ASSERT_EQ_INT(fsync_mode_from_string("Always"), -EINVAL);
         ASSERT_EQ_INT(fsync_mode_from_string(""), -EINVAL);
         ASSERT_EQ_INT(fsync_mode_from_string(NULL), -EINVAL);
+}
+
+/* CONFIG_ITEMS_N / SERVER_ITEMS_N size the key tables for ParseState: a count larger
+ * than the table compiles and leaves a zeroed entry at the end. Every entry is a key. */
+TEST(key_tables) {
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++) {
+                ASSERT_TRUE(config_items[i].key && config_items[i].key[0] && config_items[i].parse);
+                ASSERT_TRUE(config_items[i].section == SECTION_CLUSTER || config_items[i].section == SECTION_MONITOR);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(config_server_items); i++) {
+                ASSERT_TRUE(config_server_items[i].key && config_server_items[i].key[0] &&
+                            config_server_items[i].parse);
+                ASSERT_EQ_INT(config_server_items[i].section, SECTION_SERVER);
+        }
 }
 
 TEST(new_default) {
@@ -896,6 +911,7 @@ TEST(shipped) {
 
 int main(void) {
         RUN(fsync_mode_strings);
+        RUN(key_tables);
         RUN(new_default);
         RUN(defaults_and_servers);
         RUN(number_keys);
