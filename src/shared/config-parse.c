@@ -127,14 +127,14 @@ static void start_section(ParseState *st, const char *name, size_t n) {
                 st->section = SECTION_SERVER;
         else {
                 config_fail(st, -EINVAL, st->line, "[%s]: unknown section, expected [cluster], [monitor] or [server.NAME]",
-                     esc);
+                            esc);
                 return;
         }
 
         if (st->section != SECTION_SERVER) {
                 if (st->section_line[st->section] > 0) {
                         config_fail(st, -EINVAL, st->line, "[%s]: duplicate section, first at line %u", esc,
-                             st->section_line[st->section]);
+                                    st->section_line[st->section]);
                         return;
                 }
                 st->section_line[st->section] = st->line;
@@ -149,19 +149,20 @@ static void start_section(ParseState *st, const char *name, size_t n) {
         }
         if (!name_is_valid(server)) {
                 config_fail(st, -EINVAL, st->line,
-                     "[%s]: expected a server name of 1 to %d characters out of A-Z a-z 0-9 _ -, got '%s'", esc,
-                     NAME_MAX_LEN, escape(server, strlen(server), esc_server, sizeof(esc_server)));
+                            "[%s]: expected a server name of 1 to %d characters out of A-Z a-z 0-9 _ -, "
+                            "got '%s'",
+                            esc, NAME_MAX_LEN, escape(server, strlen(server), esc_server, sizeof(esc_server)));
                 return;
         }
         for (size_t i = 0; i < st->config->n_servers; i++)
                 if (strcmp(st->config->servers[i].name, server) == 0) {
                         config_fail(st, -EINVAL, st->line, "[%s]: duplicate section, first at line %u", esc,
-                             st->config->servers[i].line);
+                                    st->config->servers[i].line);
                         return;
                 }
         if (st->config->n_servers >= CONFIG_SERVERS_MAX) {
                 config_fail(st, -EINVAL, st->line, "[%s]: expected at most %d server sections, got more", esc,
-                     CONFIG_SERVERS_MAX);
+                            CONFIG_SERVERS_MAX);
                 return;
         }
 
@@ -190,7 +191,7 @@ static void check_section_header(ParseState *st, bool indented) {
         strip(&rest, &e);
         if (rest < e && *rest != ';' && *rest != '#') {
                 config_fail(st, -EINVAL, st->line, "expected nothing after the section header, got '%s'",
-                     escape(s, (size_t) (e - s), esc, sizeof(esc)));
+                            escape(s, (size_t) (e - s), esc, sizeof(esc)));
                 return;
         }
         start_section(st, s + 1, (size_t) (close - s - 1));
@@ -220,7 +221,7 @@ static char *config_reader(char *buf, int num, void *stream) {
         /* libinih needs room for "\r\n\0" after the longest line. */
         if (num < 3 || content > (size_t) num - 3) {
                 config_fail(st, -EINVAL, st->line, "expected a line of at most %d bytes, got %zu bytes",
-                     num < 3 ? 0 : num - 3, content);
+                            num < 3 ? 0 : num - 3, content);
                 return NULL;
         }
         if (memchr(st->pos, '\0', n)) {
@@ -275,16 +276,16 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
 
         if (st->line_len > 0 && strchr(" \t\v\f\r", st->line_text[0])) {
                 config_fail(st, -EINVAL, st->line,
-                     "expected a line without leading whitespace (continuation lines are not supported), "
-                     "got '%s'",
-                     escape(st->line_text, st->line_len, esc, sizeof(esc)));
+                            "expected a line without leading whitespace (continuation lines are not supported), "
+                            "got '%s'",
+                            escape(st->line_text, st->line_len, esc, sizeof(esc)));
                 return 0;
         }
         st->key_in_section = true;
 
         if (st->section == SECTION_NONE) {
                 config_fail(st, -EINVAL, st->line, "expected a [section] header before the first key, got '%s'",
-                     escape(st->line_text, st->line_len, esc, sizeof(esc)));
+                            escape(st->line_text, st->line_len, esc, sizeof(esc)));
                 return 0;
         }
 
@@ -293,7 +294,7 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
         if (!item) {
                 list_keys(st->section, keys, sizeof(keys));
                 config_fail(st, -EINVAL, st->line, "[%s] %s: unknown key, expected one of %s", sect,
-                     escape(key, strlen(key), esc, sizeof(esc)), keys);
+                            escape(key, strlen(key), esc, sizeof(esc)), keys);
                 return 0;
         }
 
@@ -313,7 +314,7 @@ static int config_handler(void *user, const char *ini_section, const char *key, 
         }
         if (r < 0) {
                 config_fail(st, -EINVAL, st->line, "[%s] %s: expected %s, got '%s'", sect, key, expected,
-                     escape(value, strlen(value), esc, sizeof(esc)));
+                            escape(value, strlen(value), esc, sizeof(esc)));
                 return 0;
         }
 
@@ -351,10 +352,10 @@ static void syntax_error(ParseState *st, unsigned n) {
         st->r = 0;
         if (s < e && *s == '[')
                 config_fail(st, -EINVAL, n, "expected ']' to close the section header, got '%s'",
-                     escape(s, (size_t) (e - s), esc, sizeof(esc)));
+                            escape(s, (size_t) (e - s), esc, sizeof(esc)));
         else
                 config_fail(st, -EINVAL, n, "expected 'key = value', got '%s'",
-                     escape(s, (size_t) (e - s), esc, sizeof(esc)));
+                            escape(s, (size_t) (e - s), esc, sizeof(esc)));
 }
 
 static int config_parse(const char *text, size_t len, const char *name, Config **ret, char **ret_error) {

@@ -37,9 +37,9 @@ static int server_finish(ParseState *st, size_t i) {
         if (lines[SERVER_PRIORITY] == 0) {
                 if (sockaddr_is_unix(&s->address_addr))
                         return config_fail(st, -EINVAL, s->line,
-                                    "[server.%s] priority: expected a priority, as the unix socket address "
-                                    "'%s' has no port to take it from, got none",
-                                    s->name, s->address);
+                                           "[server.%s] priority: expected a priority, as the unix socket address "
+                                           "'%s' has no port to take it from, got none",
+                                           s->name, s->address);
                 s->priority = sockaddr_port(&s->address_addr);
         }
         if (!s->unit && asprintf(&s->unit, "fusion-%s.service", s->name) < 0) {
@@ -73,19 +73,19 @@ int config_validate_servers(ParseState *st) {
 
                         if (strcmp(a->address, b->address) == 0)
                                 return config_fail(st, -EINVAL, lines[SERVER_ADDRESS],
-                                            "[server.%s] address: expected an address no other server uses, "
-                                            "got '%s', also the address of [server.%s]",
-                                            b->name, b->address, a->name);
+                                                   "[server.%s] address: expected an address no other "
+                                                   "server uses, got '%s', also the address of [server.%s]",
+                                                   b->name, b->address, a->name);
 
                         if (a->priority != 0 && a->priority == b->priority)
                                 return config_fail(st, -EINVAL,
-                                            lines[SERVER_PRIORITY] > 0 ? lines[SERVER_PRIORITY]
+                                                   lines[SERVER_PRIORITY] > 0 ? lines[SERVER_PRIORITY]
                                                                        : lines[SERVER_ADDRESS],
-                                            "[server.%s] priority: expected a priority no other server has "
-                                            "(or 0), got '%" PRIu64 "'%s, also the priority of [server.%s]",
-                                            b->name, b->priority,
-                                            lines[SERVER_PRIORITY] > 0 ? "" : " (the port of its address)",
-                                            a->name);
+                                                   "[server.%s] priority: expected a priority no other server has "
+                                                   "(or 0), got '%" PRIu64 "'%s, also the priority of [server.%s]",
+                                                   b->name, b->priority,
+                                                   lines[SERVER_PRIORITY] > 0 ? "" : " (the port of its address)",
+                                                   a->name);
                 }
         return 0;
 }
@@ -106,26 +106,27 @@ int config_validate_cluster(ParseState *st) {
                 else if (line == 0 && item_line(st, "heartbeat_interval_ms") > 0)
                         key = "heartbeat_interval_ms";
                 return config_fail(st, -EINVAL, item_line(st, key),
-                            "[cluster] %s: expected dead_after_ms >= lease_ms + heartbeat_interval_ms, got "
-                            "dead_after_ms = %" PRIu64 ", lease_ms = %" PRIu64
-                            ", heartbeat_interval_ms = %" PRIu64,
-                            key, c->dead_after_ms, c->lease_ms, c->heartbeat_interval_ms);
+                                   "[cluster] %s: expected dead_after_ms >= lease_ms + heartbeat_interval_ms, got "
+                                   "dead_after_ms = %" PRIu64 ", lease_ms = %" PRIu64
+                                   ", heartbeat_interval_ms = %" PRIu64,
+                                   key, c->dead_after_ms, c->lease_ms, c->heartbeat_interval_ms);
         }
 
         if (c->min_sync_replicas > c->n_servers - 1) {
                 line = item_line(st, "min_sync_replicas");
                 return config_fail(st, -EINVAL, line,
-                            "[cluster] min_sync_replicas: expected at most the number of servers minus one (%zu), "
-                            "got '%" PRIu64 "'%s",
-                            c->n_servers - 1, c->min_sync_replicas, line > 0 ? "" : " (the default)");
+                                   "[cluster] min_sync_replicas: expected at most the number of servers "
+                                   "minus one (%zu), got '%" PRIu64 "'%s",
+                                   c->n_servers - 1, c->min_sync_replicas, line > 0 ? "" : " (the default)");
         }
 
         if (c->client_token && c->client_token_file) {
                 unsigned a = item_line(st, "client_token"), b = item_line(st, "client_token_file");
 
                 return config_fail(st, -EINVAL, MAX(a, b),
-                            "[cluster] %s: expected only one of client_token and client_token_file, got both",
-                            a > b ? "client_token" : "client_token_file");
+                                   "[cluster] %s: expected only one of client_token and client_token_file, "
+                                   "got both",
+                                   a > b ? "client_token" : "client_token_file");
         }
         return 0;
 }
@@ -138,7 +139,7 @@ static int validate_pair(ParseState *st, const char *tcp_key, const char *tcp, c
         if (tcp[0] != '\0' || unix_path[0] != '\0')
                 return 0;
         return config_fail(st, -EINVAL, MAX(tcp_line, unix_line), "[monitor] %s: expected %s or %s to be set, got both empty",
-                    tcp_line > unix_line ? tcp_key : unix_key, tcp_key, unix_key);
+                           tcp_line > unix_line ? tcp_key : unix_key, tcp_key, unix_key);
 }
 
 int config_validate_monitor(ParseState *st) {

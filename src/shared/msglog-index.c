@@ -183,7 +183,7 @@ int msglog_reserve_one(MsgLog *l, size_t msgid_len) {
 /* Record the next index in memory; msglog_reserve_one() must have succeeded and
  * the msgid (if any) must not be in the table. */
 void msglog_add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
-               uint64_t hash) {
+                      uint64_t hash) {
         Entry *e = &l->entries[l->n_entries++];
         uint64_t index = l->n_entries;
 

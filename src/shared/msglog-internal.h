@@ -73,5 +73,5 @@ int msglog_msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t ha
 void msglog_msgid_table_delete(MsgLog *l, uint64_t index);
 int msglog_reserve_one(MsgLog *l, size_t msgid_len);
 void msglog_add_entry(MsgLog *l, uint64_t offset, uint64_t term, uint8_t flags, size_t msgid_len,
-               uint64_t hash);
+                      uint64_t hash);
 uint64_t msglog_entry_term(const MsgLog *l, uint64_t index);
