@@ -87,6 +87,12 @@ static int entry_msgid_equals(const MsgLog *l, const Entry *e, const char *id, s
         return memcmp(buf, id, len) == 0;
 }
 
+/* Start loading the home slot of a msgid with this hash (a lookup soon after finds it in cache). */
+void msglog_msgid_prefetch(const MsgLog *l, uint64_t hash) {
+        if (l->n_slots > 0)
+                __builtin_prefetch(&l->slots[(uint32_t) hash & (l->n_slots - 1)]);
+}
+
 /* 1 and the slot holding msgid, 0 if it is not in the table, or a read error. */
 int msglog_msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot) {
         size_t mask = l->n_slots - 1;

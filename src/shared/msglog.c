@@ -129,10 +129,22 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
                 return -EINVAL;
         if (payload_len > MSGLOG_PAYLOAD_MAX)
                 return -EMSGSIZE;
+        /* The msgid's slot is most often not in any cache (the table is megabytes, and
+         * the payloads stream through the caches): start loading it, checksum the
+         * record meanwhile, then look. */
+        if (msgid_len > 0) {
+                hash = msglog_msgid_hash(msgid, msgid_len);
+                msglog_msgid_prefetch(l, hash);
+        }
+        rec_header_encode(hdr, index, term, (uint32_t) payload_len, (uint8_t) msgid_len, flags);
+        crc = crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START);
+        crc = crc32c(crc, msgid, msgid_len);
+        crc = crc32c(crc, payload, payload_len);
+        rec_header_set_crc(hdr, crc);
+
         if (msgid_len > 0) {
                 size_t slot;
 
-                hash = msglog_msgid_hash(msgid, msgid_len);
                 r = msglog_msgid_lookup(l, msgid, msgid_len, hash, &slot);
                 if (r != 0)
                         return r > 0 ? -EEXIST : r;
@@ -140,12 +152,6 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
         r = msglog_reserve_one(l, msgid_len);
         if (r < 0)
                 return r;
-
-        rec_header_encode(hdr, index, term, (uint32_t) payload_len, (uint8_t) msgid_len, flags);
-        crc = crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START);
-        crc = crc32c(crc, msgid, msgid_len);
-        crc = crc32c(crc, payload, payload_len);
-        rec_header_set_crc(hdr, crc);
 
         rec_len = sizeof(hdr) + msgid_len + payload_len;
         if (wbuf_flush_first(l, rec_len)) {
