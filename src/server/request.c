@@ -205,6 +205,14 @@ int request_handle(Conn *c, char *line, size_t len) {
         if (peerauth_is_hello(line, len))
                 return request_hello(c, line, len, first);
 
+        /* A PUT's msgid slot is mostly in no cache (see msglog_prefetch_msgid()): start
+         * loading it while request_parse() reads the whole line. */
+        if (m->role == ROLE_PRIMARY && len > 4 && memcmp(line, "PUT ", 4) == 0) {
+                const char *sp = memchr(line + 4, ' ', MIN(len - 4, (size_t) MSGID_MAX_LEN + 1));
+
+                if (sp)
+                        msglog_prefetch_msgid(m->log, line + 4, (size_t) (sp - line - 4));
+        }
         if (request_parse(line, len, m->config->max_message_bytes, &req, &code, &reason) < 0) {
                 b = conn_reply_buf(c);
                 return b ? reply_err(b, code, "%s", reason ?: "bad request") : -ENOMEM;

@@ -243,6 +243,11 @@ size_t msglog_segments(const MsgLog *l, const LogSegment **ret) {
         return l->n_segments;
 }
 
+void msglog_prefetch_msgid(const MsgLog *l, const char *msgid, size_t msgid_len) {
+        if (msgid && msgid_len > 0 && msgid_len <= MSGID_MAX_LEN)
+                msglog_msgid_prefetch(l, msglog_msgid_hash(msgid, msgid_len));
+}
+
 int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint64_t *ret_index) {
         size_t slot;
         int r;

@@ -98,6 +98,9 @@ int msglog_truncate_after(MsgLog *l, uint64_t index);
  * candidate record's msgid could not be read back from the file to compare
  * (msgids are not kept in memory, only 24 bits of their hash). */
 int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint64_t *ret_index);
+/* Start loading what msglog_find_msgid() of this msgid reads first (its slot in the
+ * msgid table: megabytes, mostly in no cache under load), to overlap other work. */
+void msglog_prefetch_msgid(const MsgLog *l, const char *msgid, size_t msgid_len);
 /* Tests: every msgid hashes alike, so every lookup compares msgids read back
  * from the write buffer or the file. */
 void msglog_test_hash_collisions(bool on);
