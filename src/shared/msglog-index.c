@@ -48,13 +48,28 @@ void msglog_test_hash_collisions(bool on) {
         test_collide = on;
 }
 
+/* Eight bytes at a time, each word folded in by a multiply and a shift, the
+ * length in the seed, then murmur3's finaliser for the high bits (the slot
+ * tag). A byte-at-a-time FNV-1a took ~40 ns for a 30-byte msgid, and a PUT
+ * hashes its msgid three times on the primary. In memory only: the table is
+ * rebuilt at open, so the function may change. */
 uint64_t msglog_msgid_hash(const char *s, size_t len) {
-        uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, then murmur3's finaliser for the high bits */
+        uint64_t h = 0xcbf29ce484222325ull ^ len, w;
+        size_t i = 0;
 
         if (test_collide)
                 return 0x5a5a5a5a5a5a5a5aull;
-        for (size_t i = 0; i < len; i++)
-                h = (h ^ (uint8_t) s[i]) * 0x100000001b3ull;
+        for (; i + 8 <= len; i += 8) {
+                memcpy(&w, s + i, 8);
+                h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+                h ^= h >> 29;
+        }
+        if (i < len) {
+                w = 0;
+                memcpy(&w, s + i, len - i);
+                h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+                h ^= h >> 29;
+        }
         h ^= h >> 33;
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 33;
