@@ -212,7 +212,7 @@ static int bench_conn_step(Bench *b, BenchConn *bc, int ep) {
 }
 
 /* One epoll set, not poll(): handing poll() all N sockets at every wakeup cost
- * this load generator ~0.6 us per request at 64 connections, which the
+ * this load generator ~0.3 us per request at 64 connections, which the
  * machine then did not have for the servers. Only the connections that are
  * ready are touched. */
 static int bench_loop(Client *c, Bench *b) {
