@@ -103,7 +103,7 @@ static int entry_msgid_equals(const MsgLog *l, const Entry *e, const char *id, s
 }
 
 /* Start loading the home slot of a msgid with this hash (a lookup soon after finds it in cache). */
-void msglog_msgid_prefetch(const MsgLog *l, uint64_t hash) {
+void msglog_prefetch_slot(const MsgLog *l, uint64_t hash) {
         if (l->n_slots > 0)
                 __builtin_prefetch(&l->slots[(uint32_t) hash & (l->n_slots - 1)]);
 }
@@ -260,7 +260,7 @@ size_t msglog_segments(const MsgLog *l, const LogSegment **ret) {
 
 void msglog_prefetch_msgid(const MsgLog *l, const char *msgid, size_t msgid_len) {
         if (msgid && msgid_len > 0 && msgid_len <= MSGID_MAX_LEN)
-                msglog_msgid_prefetch(l, msglog_msgid_hash(msgid, msgid_len));
+                msglog_prefetch_slot(l, msglog_msgid_hash(msgid, msgid_len));
 }
 
 int msglog_find_msgid(const MsgLog *l, const char *msgid, size_t msgid_len, uint64_t *ret_index) {

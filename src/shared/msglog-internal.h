@@ -69,7 +69,7 @@ void msglog_rec_header_decode(const uint8_t *p, RecHeader *h);
 /* msglog-index.c */
 int msglog_grow(void **p, size_t *alloc, size_t need, size_t elsize);
 uint64_t msglog_msgid_hash(const char *s, size_t len);
-void msglog_msgid_prefetch(const MsgLog *l, uint64_t hash);
+void msglog_prefetch_slot(const MsgLog *l, uint64_t hash);
 int msglog_msgid_lookup(const MsgLog *l, const char *id, size_t len, uint64_t hash, size_t *ret_slot);
 void msglog_msgid_table_delete(MsgLog *l, uint64_t index);
 int msglog_reserve_one(MsgLog *l, size_t msgid_len);

@@ -134,7 +134,7 @@ int msglog_append(MsgLog *l, uint64_t index, uint64_t term, uint8_t flags, const
          * record meanwhile, then look. */
         if (msgid_len > 0) {
                 hash = msglog_msgid_hash(msgid, msgid_len);
-                msglog_msgid_prefetch(l, hash);
+                msglog_prefetch_slot(l, hash);
         }
         rec_header_encode(hdr, index, term, (uint32_t) payload_len, (uint8_t) msgid_len, flags);
         crc = crc32c(0, hdr + REC_CRC_START, REC_HEADER_SIZE - REC_CRC_START);
