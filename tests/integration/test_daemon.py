@@ -348,6 +348,12 @@ def t_batch_sync():
         rates["batch"], rates["always"])
 
 
+def bench_result(stdout):
+    """The `bench key=value ...` line of fusion-client bench, and its fields."""
+    line = [l for l in stdout.splitlines() if l.startswith("bench ")][0]
+    return line, dict(f.split("=", 1) for f in line.split()[1:])
+
+
 def t_client_bench():
     """`fusion-client bench` with many connections and several PUTs outstanding on each: every
     write it counts is in the primary's log, exactly once; and when the primary dies under it,
@@ -363,8 +369,7 @@ def t_client_bench():
         p = subprocess.run([CLIENT_BIN, "--config", c.conf, "bench", "--clients", "8", "--pipeline", "4",
                             "--messages", str(n), "--size", str(size)], capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
-        line = [l for l in p.stdout.splitlines() if l.startswith("bench ")][0]
-        kv = dict(f.split("=", 1) for f in line.split()[1:])
+        line, kv = bench_result(p.stdout)
         assert kv["msgs"] == str(n) and kv["errors"] == "0" and kv["clients"] == "8", line
         log = c.read_all(primary)
         assert len(log) - before == n, (len(log), before)
@@ -388,8 +393,7 @@ def t_client_bench():
                 b.wait()
         assert b.returncode != 0, (b.returncode, out, err)
         assert "connection lost" in err, err
-        line = [l for l in out.splitlines() if l.startswith("bench ")][0]
-        kv = dict(f.split("=", 1) for f in line.split()[1:])
+        line, kv = bench_result(out)
         assert int(kv["errors"]) > 0, line
         print("1001 writes in the log once each; primary killed: bench ended %.2f s later: %s" % (took, line))
         ok = True
