@@ -7,6 +7,7 @@ fusion-monitor and fusion-server processes from the build directory
 (wait_for raises TimeoutError). Exit code 77 means "skipped".
 """
 import os
+import collections
 import random
 import shutil
 import signal
@@ -367,6 +368,9 @@ class Writer(threading.Thread):
         self.timeout = timeout
         self.acks = []          # (monotonic time, msgid, index, payload)
         self.errors = []
+        # Why the writer last left a connection or waited (time, what): for a failing
+        # test's message, so that a stall says where it was spent.
+        self.events = collections.deque(maxlen=20)
         self.stop_flag = threading.Event()
         self.seq = 0
 
@@ -382,12 +386,14 @@ class Writer(threading.Thread):
                 if conn is None:
                     w = self.cluster.who()
                     if not w:
+                        self._event("no answer to WHO")
                         time.sleep(0.002)
                         continue
                     conn = Conn(w[1], self.timeout)
                     target = w
                 r = self._request(conn, "PUT %s %s" % pending, target)
-            except OSError:
+            except OSError as e:
+                self._event("connection: %s" % (str(e) or type(e).__name__))
                 if conn:
                     conn.close()
                 conn = None
@@ -402,6 +408,7 @@ class Writer(threading.Thread):
                 transient = ("REDIRECT", "ERR NOREPLICAS", "ERR NOLEASE", "ERR NOPRIMARY", "ERR BUSY")
                 if not r.startswith(transient):
                     self.errors.append(r)
+                self._event(r[:80])
                 conn.close()
                 conn = None
                 time.sleep(0.002)
@@ -429,6 +436,13 @@ class Writer(threading.Thread):
                         raise ConnectionError("primary moved to %s" % w[0])
         finally:
             conn.sock.settimeout(self.timeout)
+
+    def _event(self, what):
+        self.events.append((time.monotonic(), what))
+
+    def recent_events(self, since):
+        """The last reasons the writer reconnected or waited, as 't+SECONDS what' from since."""
+        return "; ".join("t+%.2f %s" % (t - since, what) for t, what in list(self.events)) or "none"
 
     def stop(self):
         self.stop_flag.set()
