@@ -510,6 +510,14 @@ static int manager_load_state(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create state directory %s: %m", m->config->state_dir);
 
+        r = monitor_id_load_or_create(m->id_path, m->id);
+        if (r == -EINVAL)
+                return log_error_errno(r, "%s holds no monitor identity (32 hex digits); remove it to make a new one.",
+                                       m->id_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read or create %s: %m", m->id_path);
+        log_info("Monitor identity %s.", m->id);
+
         r = monitor_state_load(m->state_path, &term, &primary);
         if (r == -ENOENT) {
                 log_info("No state in %s: a new cluster, term 0.", m->state_path);
@@ -546,6 +554,8 @@ int manager_new(Config *config, MonitorFds *fds, Manager **ret) {
         failover_init(&m->failover);
         m->start_time = now_usec();
 
+        if (asprintf(&m->id_path, "%s/id", config->state_dir) < 0)
+                return -ENOMEM;
         if (asprintf(&m->state_path, "%s/state", config->state_dir) < 0)
                 return log_oom();
 
@@ -603,6 +613,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         config_free(m->config);
         free(m->state_path);
+        free(m->id_path);
         free(m->who_line);
         free(m->status_text);
         free(m);

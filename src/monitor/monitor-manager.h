@@ -144,6 +144,8 @@ struct Manager {
         sd_event *event;
         Config *config;
         char *state_path;
+        char *id_path;
+        char id[HB_MONITOR_ID_MAX + 1];       /* persisted identity, sent in every command */
 
         Peer peers[CONFIG_SERVERS_MAX];
         size_t n_peers;

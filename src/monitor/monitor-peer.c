@@ -16,6 +16,7 @@
 
 int peer_send(Peer *p, const HbMessage *msg) {
         HbConn *c = p->conn;
+        HbMessage out = *msg;
         int r;
 
         if (!c)
@@ -23,7 +24,11 @@ int peer_send(Peer *p, const HbMessage *msg) {
         if (peer_out_pending(&c->out) > HB_OUTPUT_MAX)
                 /* It does not read: the tick closes it, not from under our callers. */
                 return -ENOBUFS;
-        r = hb_message_format(msg, &c->out.buf);
+        /* Every command names this monitor; a LEASE says how long the monitor fences by. */
+        memcpy(out.monitor, p->manager->id, sizeof out.monitor);
+        if (out.type == HB_LEASE)
+                out.lease_ms = p->manager->config->lease_ms;
+        r = hb_message_format(&out, &c->out.buf);
         if (r < 0)
                 return log_warning_errno(r, "Failed to format %s for %s: %m", hb_type_to_string(msg->type),
                                          p->config->name);

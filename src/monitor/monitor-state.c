@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "monitor-state.h"
 #include "util.h"
@@ -86,4 +87,52 @@ int monitor_state_save(const char *path, uint64_t term, const char *primary) {
         if (r < 0)
                 return r;
         return write_file_atomic(path, text);
+}
+
+static bool monitor_id_is_hex(const char *s) {
+        size_t n = strlen(s);
+
+        if (n != 32)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+int monitor_id_load_or_create(const char *path, char ret[static HB_MONITOR_ID_MAX + 1]) {
+        _cleanup_(freep) char *text = NULL;
+        char id[HB_MONITOR_ID_MAX + 2];
+        uint8_t raw[16];
+        ssize_t n;
+        int r;
+
+        assert(path);
+
+        r = read_file_small(path, STATE_FILE_MAX, &text);
+        if (r >= 0) {
+                text[strcspn(text, "\n")] = 0;
+                if (!monitor_id_is_hex(text))
+                        return -EINVAL;
+                memcpy(ret, text, 33);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return r;
+
+        n = getrandom(raw, sizeof raw, 0);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != sizeof raw)
+                return -EIO;
+        for (size_t i = 0; i < sizeof raw; i++)
+                (void) snprintf(id + 2 * i, 3, "%02x", raw[i]);
+        id[32] = '\n';
+        id[33] = 0;
+        r = write_file_atomic(path, id);
+        if (r < 0)
+                return r;
+        memcpy(ret, id, 32);
+        ret[32] = 0;
+        return 0;
 }

@@ -3,6 +3,7 @@
  * test-monitor-state — the monitor's persisted term/primary file.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -80,9 +81,39 @@ TEST(roundtrip) {
         ASSERT_OK(rmdir(dir));
 }
 
+TEST(monitor_id) {
+        char dir[] = "/tmp/test-monitor-id.XXXXXX", path[128], id[HB_MONITOR_ID_MAX + 1], again[HB_MONITOR_ID_MAX + 1],
+             other[HB_MONITOR_ID_MAX + 1];
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/id", dir);
+
+        /* Made once, then read back unchanged. */
+        ASSERT_OK(monitor_id_load_or_create(path, id));
+        ASSERT_EQ_U64(strlen(id), 32);
+        ASSERT_EQ_U64(strspn(id, "0123456789abcdef"), 32);
+        ASSERT_OK(monitor_id_load_or_create(path, again));
+        ASSERT_STREQ(id, again);
+
+        /* Another state dir, another identity. */
+        ASSERT_OK(unlink(path));
+        ASSERT_OK(monitor_id_load_or_create(path, other));
+        ASSERT_TRUE(strcmp(id, other) != 0);
+
+        /* A damaged file is an error, not silently a new identity. */
+        ASSERT_OK(write_file_atomic(path, "not an id\n"));
+        ASSERT_EQ_INT(monitor_id_load_or_create(path, again), -EINVAL);
+        ASSERT_OK(write_file_atomic(path, "0123456789ABCDEF0123456789abcdef\n"));
+        ASSERT_EQ_INT(monitor_id_load_or_create(path, again), -EINVAL);
+
+        ASSERT_OK(unlink(path));
+        ASSERT_OK(rmdir(dir));
+}
+
 int main(void) {
         RUN(parse);
         RUN(format);
         RUN(roundtrip);
+        RUN(monitor_id);
         return 0;
 }

@@ -97,6 +97,11 @@ void monitor_link_send_heartbeat(MonitorLink *l, uint64_t probe) {
                 .pid = (uint64_t) getpid(),
                 .seq = ++l->seq,
                 .probe = probe,
+                .insync = m->role == ROLE_PRIMARY ? manager_replicas_in_sync(m) : 0,
+                .lease_ms = m->config->lease_ms,
+                .dead_after_ms = m->config->dead_after_ms,
+                .min_sync_replicas = m->config->min_sync_replicas,
+                .heartbeat_interval_ms = m->config->heartbeat_interval_ms,
         };
         (void) snprintf(hb.name, sizeof(hb.name), "%s", m->self->name);
 

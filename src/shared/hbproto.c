@@ -133,6 +133,12 @@ typedef enum HbKey {
         KEY_PRIMARY,
         KEY_ADDRESS,
         KEY_REASON,
+        KEY_INSYNC,
+        KEY_LEASE,
+        KEY_DEAD,
+        KEY_MINSYNC,
+        KEY_HBINT,
+        KEY_MONITOR,
         _KEY_MAX,
 } HbKey;
 
@@ -141,9 +147,12 @@ static const char *const key_table[_KEY_MAX] = {
         [KEY_INDEX] = "index",     [KEY_LTERM] = "lterm",     [KEY_COMMIT] = "commit",
         [KEY_PID] = "pid",         [KEY_SEQ] = "seq",         [KEY_PROBE] = "probe",
         [KEY_PRIMARY] = "primary", [KEY_ADDRESS] = "address", [KEY_REASON] = "reason",
+        [KEY_INSYNC] = "insync",   [KEY_LEASE] = "lease",     [KEY_DEAD] = "dead",
+        [KEY_MINSYNC] = "minsync", [KEY_HBINT] = "hbint",     [KEY_MONITOR] = "monitor",
 };
 
 #define K(k) (1u << (k))
+#define K_SETTINGS (K(KEY_LEASE) | K(KEY_DEAD) | K(KEY_MINSYNC) | K(KEY_HBINT))
 
 /* Keys each verb must carry, and may carry in addition. */
 static const struct {
@@ -151,25 +160,33 @@ static const struct {
         unsigned optional;
 } hb_keys[_HB_MAX] = {
         [HB_HEARTBEAT] = { K(KEY_NAME) | K(KEY_ROLE) | K(KEY_TERM) | K(KEY_INDEX) | K(KEY_LTERM) |
-                                   K(KEY_COMMIT) | K(KEY_PID) | K(KEY_SEQ),
+                                   K(KEY_COMMIT) | K(KEY_PID) | K(KEY_SEQ) | K(KEY_INSYNC) | K_SETTINGS,
                            K(KEY_PROBE) },
-        [HB_LEASE] = { K(KEY_TERM) | K(KEY_SEQ), 0 },
-        [HB_PROMOTE] = { K(KEY_TERM), 0 },
-        [HB_FOLLOW] = { K(KEY_TERM) | K(KEY_PRIMARY) | K(KEY_ADDRESS), 0 },
-        [HB_DEMOTE] = { K(KEY_TERM), 0 },
+        [HB_LEASE] = { K(KEY_TERM) | K(KEY_SEQ) | K(KEY_LEASE) | K(KEY_MONITOR), 0 },
+        [HB_PROMOTE] = { K(KEY_TERM) | K(KEY_MONITOR), 0 },
+        [HB_FOLLOW] = { K(KEY_TERM) | K(KEY_PRIMARY) | K(KEY_ADDRESS) | K(KEY_MONITOR), 0 },
+        [HB_DEMOTE] = { K(KEY_TERM) | K(KEY_MONITOR), 0 },
         [HB_PROBE] = { K(KEY_SEQ), 0 },
-        [HB_REJECT] = { K(KEY_REASON), 0 },
+        [HB_REJECT] = { K(KEY_REASON), K_SETTINGS },   /* the settings: all or none, checked below */
 };
 
-static bool reason_is_valid(const char *s) {
+static bool token_is_valid(const char *s, size_t max) {
         size_t n = strlen(s);
 
-        if (n == 0 || n > HB_REASON_MAX)
+        if (n == 0 || n > max)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
                         return false;
         return true;
+}
+
+static bool reason_is_valid(const char *s) {
+        return token_is_valid(s, HB_REASON_MAX);
+}
+
+static bool monitor_id_is_valid(const char *s) {
+        return token_is_valid(s, HB_MONITOR_ID_MAX);
 }
 
 /* FOLLOW's address: a host:port that sockaddr_parse() accepts, never a unix
@@ -216,6 +233,18 @@ static int hb_set_key(HbMessage *m, HbKey k, Span v, const char **ret_reason) {
                         return fail(ret_reason, "bad reason");
                 strcpy(m->reason, buf);
                 return 0;
+        case KEY_MONITOR:
+                if (span_copy(v, buf, HB_MONITOR_ID_MAX + 1) < 0)
+                        return fail(ret_reason, "monitor id too long");
+                if (!monitor_id_is_valid(buf))
+                        return fail(ret_reason, "bad monitor id");
+                strcpy(m->monitor, buf);
+                return 0;
+        case KEY_INSYNC: num = &m->insync; break;
+        case KEY_LEASE: num = &m->lease_ms; break;
+        case KEY_DEAD: num = &m->dead_after_ms; break;
+        case KEY_MINSYNC: num = &m->min_sync_replicas; break;
+        case KEY_HBINT: num = &m->heartbeat_interval_ms; break;
         case KEY_TERM: num = &m->term; break;
         case KEY_INDEX: num = &m->index; break;
         case KEY_LTERM: num = &m->lterm; break;
@@ -282,54 +311,107 @@ int hb_message_parse(char *line, size_t len, HbMessage *ret, const char **ret_re
 
         if ((seen & hb_keys[m.type].required) != hb_keys[m.type].required)
                 return fail(ret_reason, "missing key");
+        if (m.type == HB_REJECT && (seen & K_SETTINGS) != 0 && (seen & K_SETTINGS) != K_SETTINGS)
+                return fail(ret_reason, "missing key");
 
         *ret = m;
         return 0;
 }
 
-int hb_message_format(const HbMessage *m, Buf *b) {
-        assert(m);
-        assert(b);
+static int format_settings(const HbMessage *m, Buf *b) {
+        return buf_printf(b, " lease=%" PRIu64 " dead=%" PRIu64 " minsync=%" PRIu64 " hbint=%" PRIu64, m->lease_ms,
+                          m->dead_after_ms, m->min_sync_replicas, m->heartbeat_interval_ms);
+}
 
-        switch (m->type) {
-        case HB_HEARTBEAT: {
-                const char *role = role_to_string(m->role);
+static int format_heartbeat(const HbMessage *m, Buf *b) {
+        const char *role = role_to_string(m->role);
+        int r;
 
-                if (!memchr(m->name, '\0', sizeof m->name) || !name_is_valid(m->name) || !role)
-                        return -EINVAL;
-                if (m->probe > 0)
-                        return buf_printf(b,
-                                          "HEARTBEAT name=%s role=%s term=%" PRIu64 " index=%" PRIu64
-                                          " lterm=%" PRIu64 " commit=%" PRIu64 " pid=%" PRIu64
-                                          " seq=%" PRIu64 " probe=%" PRIu64 "\n",
-                                          m->name, role, m->term, m->index, m->lterm, m->commit, m->pid,
-                                          m->seq, m->probe);
-                return buf_printf(b,
-                                  "HEARTBEAT name=%s role=%s term=%" PRIu64 " index=%" PRIu64
-                                  " lterm=%" PRIu64 " commit=%" PRIu64 " pid=%" PRIu64 " seq=%" PRIu64 "\n",
-                                  m->name, role, m->term, m->index, m->lterm, m->commit, m->pid, m->seq);
+        if (!memchr(m->name, '\0', sizeof m->name) || !name_is_valid(m->name) || !role)
+                return -EINVAL;
+        r = buf_printf(b,
+                       "HEARTBEAT name=%s role=%s term=%" PRIu64 " index=%" PRIu64 " lterm=%" PRIu64
+                       " commit=%" PRIu64 " pid=%" PRIu64 " seq=%" PRIu64 " insync=%" PRIu64,
+                       m->name, role, m->term, m->index, m->lterm, m->commit, m->pid, m->seq, m->insync);
+        if (r < 0)
+                return r;
+        r = format_settings(m, b);
+        if (r < 0)
+                return r;
+        if (m->probe > 0) {
+                r = buf_printf(b, " probe=%" PRIu64, m->probe);
+                if (r < 0)
+                        return r;
         }
+        return buf_printf(b, "\n");
+}
+
+/* The line of a command from the monitor, up to its monitor= key. */
+static int format_command(const HbMessage *m, Buf *b) {
+        switch (m->type) {
         case HB_LEASE:
-                return buf_printf(b, "LEASE term=%" PRIu64 " seq=%" PRIu64 "\n", m->term, m->seq);
+                return buf_printf(b, "LEASE term=%" PRIu64 " seq=%" PRIu64 " lease=%" PRIu64, m->term, m->seq,
+                                  m->lease_ms);
         case HB_PROMOTE:
-                return buf_printf(b, "PROMOTE term=%" PRIu64 "\n", m->term);
+                return buf_printf(b, "PROMOTE term=%" PRIu64, m->term);
         case HB_FOLLOW:
                 if (!name_is_valid(m->primary) || !memchr(m->address, '\0', sizeof m->address) ||
                     !address_is_valid(m->address))
                         return -EINVAL;
-                return buf_printf(b, "FOLLOW term=%" PRIu64 " primary=%s address=%s\n", m->term, m->primary,
+                return buf_printf(b, "FOLLOW term=%" PRIu64 " primary=%s address=%s", m->term, m->primary,
                                   m->address);
         case HB_DEMOTE:
-                return buf_printf(b, "DEMOTE term=%" PRIu64 "\n", m->term);
+                return buf_printf(b, "DEMOTE term=%" PRIu64, m->term);
+        default:
+                return -EINVAL;
+        }
+}
+
+static int format_message(const HbMessage *m, Buf *b) {
+        int r;
+
+        switch (m->type) {
+        case HB_HEARTBEAT:
+                return format_heartbeat(m, b);
+        case HB_LEASE:
+        case HB_PROMOTE:
+        case HB_FOLLOW:
+        case HB_DEMOTE:
+                if (!memchr(m->monitor, '\0', sizeof m->monitor) || !monitor_id_is_valid(m->monitor))
+                        return -EINVAL;
+                r = format_command(m, b);
+                if (r < 0)
+                        return r;
+                return buf_printf(b, " monitor=%s\n", m->monitor);
         case HB_PROBE:
                 return buf_printf(b, "PROBE seq=%" PRIu64 "\n", m->seq);
         case HB_REJECT:
                 if (!memchr(m->reason, '\0', sizeof m->reason) || !reason_is_valid(m->reason))
                         return -EINVAL;
-                return buf_printf(b, "REJECT reason=%s\n", m->reason);
+                r = buf_printf(b, "REJECT reason=%s", m->reason);
+                if (r >= 0 && m->lease_ms > 0)
+                        r = format_settings(m, b);
+                if (r < 0)
+                        return r;
+                return buf_printf(b, "\n");
         default:
                 return -EINVAL;
         }
+}
+
+int hb_message_format(const HbMessage *m, Buf *b) {
+        size_t len;
+        int r;
+
+        assert(m);
+        assert(b);
+
+        /* A line is written in pieces: on failure take back what was appended. */
+        len = b->len;
+        r = format_message(m, b);
+        if (r < 0)
+                b->len = len;
+        return r;
 }
 
 /* ---- replication -------------------------------------------------------- */

@@ -4,13 +4,21 @@
  *
  * 1. server <-> monitor ("VERB key=value ..." lines, strict: known verbs,
  *    known keys, required keys present, no duplicates):
- *      HEARTBEAT name=N role=primary|backup term=T index=I lterm=LT commit=C pid=P seq=S [probe=Q]
- *      LEASE term=T seq=S                 lease for the heartbeat numbered S
- *      PROMOTE term=T                     become primary of term T
- *      FOLLOW term=T primary=N address=A  become/stay backup of N at A
- *      DEMOTE term=T                      stop being primary (no known successor yet)
+ *      HEARTBEAT name=N role=primary|backup term=T index=I lterm=LT commit=C pid=P seq=S
+ *                insync=R lease=L dead=D minsync=M hbint=H [probe=Q]
+ *                                         R: backups in sync with this primary (0 on a backup);
+ *                                         L D M H: the server's [cluster] lease_ms, dead_after_ms,
+ *                                         min_sync_replicas, heartbeat_interval_ms
+ *      LEASE term=T seq=S lease=L monitor=ID   lease for the heartbeat numbered S, valid
+ *                                         L ms from when S was sent (the monitor fences by L)
+ *      PROMOTE term=T monitor=ID          become primary of term T
+ *      FOLLOW term=T primary=N address=A monitor=ID  become/stay backup of N at A
+ *      DEMOTE term=T monitor=ID           stop being primary (no known successor yet)
  *      PROBE seq=Q                        answer at once with a HEARTBEAT carrying probe=Q
- *      REJECT reason=R                    connection refused (unknown server, ...)
+ *      REJECT reason=R [lease=L dead=D minsync=M hbint=H]
+ *                                         connection refused (unknown server, settings that
+ *                                         differ: then the monitor's own settings follow)
+ *    ID is the monitor's persisted identity: 1-32 of [a-z0-9-].
  *
  * 2. replication on the primary's client port (positional; payload is the
  *    rest of the line):
@@ -59,6 +67,7 @@ const char *hb_type_to_string(HbType t);
 
 #define HB_ADDRESS_MAX 127
 #define HB_REASON_MAX 63
+#define HB_MONITOR_ID_MAX 32
 
 typedef struct HbMessage {
         HbType type;
@@ -74,6 +83,14 @@ typedef struct HbMessage {
         char primary[NAME_MAX_LEN + 1];       /* FOLLOW */
         char address[HB_ADDRESS_MAX + 1];     /* FOLLOW: host:port of the primary's client port */
         char reason[HB_REASON_MAX + 1];       /* REJECT: [a-z0-9-]+ */
+        uint64_t insync;                      /* HEARTBEAT: backups in sync (primary), else 0 */
+        /* The safety-relevant [cluster] settings: HEARTBEAT (the server's), REJECT
+         * reason=settings (the monitor's); lease_ms also in LEASE (what the monitor fences by). */
+        uint64_t lease_ms;
+        uint64_t dead_after_ms;
+        uint64_t min_sync_replicas;
+        uint64_t heartbeat_interval_ms;
+        char monitor[HB_MONITOR_ID_MAX + 1];  /* LEASE PROMOTE FOLLOW DEMOTE: the sender's identity */
 } HbMessage;
 
 /* Parse one line (without line ending). -EINVAL with a static *ret_reason on
@@ -81,7 +98,7 @@ typedef struct HbMessage {
  * (decimal u64), bad name, bad role, address not host:port, value too long. */
 int hb_message_parse(char *line, size_t len, HbMessage *ret, const char **ret_reason);
 /* Append the message as one line ending in '\n' (only the keys its type uses;
- * probe= only when non-zero). */
+ * probe= only when non-zero; REJECT's settings only when lease_ms is non-zero). */
 int hb_message_format(const HbMessage *m, Buf *b);
 
 /* Replication stream */

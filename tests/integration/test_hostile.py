@@ -180,8 +180,13 @@ def auth_cluster(**kw):
     return c
 
 
-def heartbeat(name, role, term, seq=1):
-    return ("HEARTBEAT name=%s role=%s term=%d index=1 lterm=1 commit=1 pid=1 seq=%d" % (name, role, term, seq)).encode()
+def heartbeat(c, name, role, term, seq=1):
+    """A well-formed HEARTBEAT carrying cluster c's settings (a monitor refuses other settings)."""
+    o = c.cluster_opts
+    return ("HEARTBEAT name=%s role=%s term=%d index=1 lterm=1 commit=1 pid=1 seq=%d insync=0 "
+            "lease=%s dead=%s minsync=%s hbint=%s"
+            % (name, role, term, seq, o["lease_ms"], o["dead_after_ms"], o["min_sync_replicas"],
+               o["heartbeat_interval_ms"])).encode()
 
 
 # ---- forged ----
@@ -202,14 +207,14 @@ def t_forged():
         # 1. A forged HEARTBEAT without the key, claiming to be the primary of a huge term:
         # closed before it is parsed; WHO unchanged.
         p = AuthPeer(mon, primary, b"")
-        p.send_raw(heartbeat(primary, "primary", 10**9) + b"\n")
+        p.send_raw(heartbeat(c, primary, "primary", 10**9) + b"\n")
         assert p.closed_by_peer(), "the monitor kept a heartbeat connection that did not authenticate"
         assert not p.buf, "the monitor answered a forged heartbeat: %r" % p.buf
         p.close()
         wait_log(c, "monitor", "Refusing heartbeat connection from %s: authentication required" % p.local)
         # and one claiming to be a backup, announcing itself as a primary
         p = AuthPeer(mon, backups[0], b"")
-        p.send_raw(heartbeat(backups[0], "primary", 10**9) + b"\n")
+        p.send_raw(heartbeat(c, backups[0], "primary", 10**9) + b"\n")
         assert p.closed_by_peer()
         p.close()
         assert c.who() == w0, (c.who(), w0)
@@ -220,7 +225,7 @@ def t_forged():
         p = AuthPeer(mon, backups[0], wrong)
         assert not p.hello(), "a CHALLENGE verified under the wrong key"
         p.proof()
-        p.send_raw(p.seal(heartbeat(backups[0], "primary", 10**9)))
+        p.send_raw(p.seal(heartbeat(c, backups[0], "primary", 10**9)))
         assert p.closed_by_peer(), "the monitor kept a peer with the wrong key"
         p.close()
         wait_log(c, "monitor", "Authentication failed for peer %s claiming to be %s: wrong key" % (p.local, backups[0]))
@@ -231,7 +236,7 @@ def t_forged():
         p = AuthPeer(mon, backups[1], c.key)
         assert p.hello(), "the monitor's CHALLENGE does not verify under the cluster key"
         p.proof()
-        p.send_raw(p.seal(heartbeat(backups[1], "primary", 10**9), tamper=True))
+        p.send_raw(p.seal(heartbeat(c, backups[1], "primary", 10**9), tamper=True))
         assert p.closed_by_peer()
         p.close()
         wait_log(c, "monitor", "Rejecting a heartbeat line from %s (authenticated as %s): bad authentication tag"
@@ -239,7 +244,7 @@ def t_forged():
         p = AuthPeer(mon, backups[1], c.key)
         assert p.hello()
         p.proof()
-        p.send_raw(p.seal(heartbeat(backups[1], "backup", 0), seq=1))   # seq 1 before seq 0
+        p.send_raw(p.seal(heartbeat(c, backups[1], "backup", 0), seq=1))   # seq 1 before seq 0
         assert p.closed_by_peer()
         p.close()
         wait_log(c, "monitor", "reordered or dropped line")
@@ -621,7 +626,7 @@ def t_last_term():
         p = AuthPeer("127.0.0.1:%d" % c.monitor_port, fake, c.key)
         assert p.hello(), "the monitor's CHALLENGE does not verify under the cluster key"
         p.proof()
-        p.send_raw(p.seal(heartbeat(fake, "backup", last)))
+        p.send_raw(p.seal(heartbeat(c, fake, "backup", last)))
         wait_log(c, "monitor", "reports backup term %d" % last)
         c.kill(primary)
         wait_log(c, "monitor", "is the last one there is", 10)

@@ -30,6 +30,11 @@ static void hb_expect_error(const char *line, const char *reason) {
         ASSERT_STREQ(why, reason);
 }
 
+static bool hb_settings_equal(const HbMessage *a, const HbMessage *b) {
+        return a->lease_ms == b->lease_ms && a->dead_after_ms == b->dead_after_ms &&
+               a->min_sync_replicas == b->min_sync_replicas && a->heartbeat_interval_ms == b->heartbeat_interval_ms;
+}
+
 static bool hb_equal(const HbMessage *a, const HbMessage *b) {
         if (a->type != b->type)
                 return false;
@@ -37,19 +42,21 @@ static bool hb_equal(const HbMessage *a, const HbMessage *b) {
         case HB_HEARTBEAT:
                 return strcmp(a->name, b->name) == 0 && a->role == b->role && a->term == b->term &&
                        a->index == b->index && a->lterm == b->lterm && a->commit == b->commit &&
-                       a->pid == b->pid && a->seq == b->seq && a->probe == b->probe;
+                       a->pid == b->pid && a->seq == b->seq && a->probe == b->probe &&
+                       a->insync == b->insync && hb_settings_equal(a, b);
         case HB_LEASE:
-                return a->term == b->term && a->seq == b->seq;
+                return a->term == b->term && a->seq == b->seq && a->lease_ms == b->lease_ms &&
+                       strcmp(a->monitor, b->monitor) == 0;
         case HB_PROMOTE:
         case HB_DEMOTE:
-                return a->term == b->term;
+                return a->term == b->term && strcmp(a->monitor, b->monitor) == 0;
         case HB_FOLLOW:
                 return a->term == b->term && strcmp(a->primary, b->primary) == 0 &&
-                       strcmp(a->address, b->address) == 0;
+                       strcmp(a->address, b->address) == 0 && strcmp(a->monitor, b->monitor) == 0;
         case HB_PROBE:
                 return a->seq == b->seq;
         case HB_REJECT:
-                return strcmp(a->reason, b->reason) == 0;
+                return strcmp(a->reason, b->reason) == 0 && hb_settings_equal(a, b);
         default:
                 return false;
         }
@@ -164,7 +171,7 @@ TEST(hb_heartbeat_good) {
         const char *why = NULL;
 
         ASSERT_OK(hb_parse_str("HEARTBEAT name=backup2 role=backup term=3 index=120 lterm=2 commit=118 "
-                               "pid=4242 seq=77",
+                               "pid=4242 seq=77 insync=0 lease=400 dead=500 minsync=1 hbint=100",
                                &m, &why));
         ASSERT_EQ_INT(m.type, HB_HEARTBEAT);
         ASSERT_STREQ(m.name, "backup2");
@@ -179,7 +186,7 @@ TEST(hb_heartbeat_good) {
 
         /* Any order, optional probe, extreme numbers. */
         ASSERT_OK(hb_parse_str("HEARTBEAT probe=9 seq=18446744073709551615 pid=1 commit=0 lterm=0 index=0 "
-                               "term=0 role=primary name=A_b-9",
+                               "term=0 role=primary name=A_b-9 insync=0 lease=400 dead=500 minsync=1 hbint=100",
                                &m, &why));
         ASSERT_EQ_INT(m.type, HB_HEARTBEAT);
         ASSERT_STREQ(m.name, "A_b-9");
@@ -191,7 +198,7 @@ TEST(hb_heartbeat_good) {
 
         /* A 32-character name is the longest. */
         ASSERT_OK(hb_parse_str("HEARTBEAT name=abcdefghijklmnopqrstuvwxyz012345 role=backup term=1 index=1 "
-                               "lterm=1 commit=1 pid=1 seq=1",
+                               "lterm=1 commit=1 pid=1 seq=1 insync=0 lease=400 dead=500 minsync=1 hbint=100",
                                &m, &why));
         ASSERT_STREQ(m.name, "abcdefghijklmnopqrstuvwxyz012345");
 }
@@ -200,31 +207,31 @@ TEST(hb_other_verbs_good) {
         HbMessage m;
         const char *why = NULL;
 
-        ASSERT_OK(hb_parse_str("LEASE term=5 seq=1001", &m, &why));
+        ASSERT_OK(hb_parse_str("LEASE term=5 seq=1001 lease=400 monitor=m1", &m, &why));
         ASSERT_EQ_INT(m.type, HB_LEASE);
         ASSERT_EQ_U64(m.term, 5);
         ASSERT_EQ_U64(m.seq, 1001);
-        ASSERT_OK(hb_parse_str("LEASE seq=2 term=6", &m, &why));
+        ASSERT_OK(hb_parse_str("LEASE seq=2 monitor=0a-b lease=1 term=6", &m, &why));
         ASSERT_EQ_U64(m.term, 6);
         ASSERT_EQ_U64(m.seq, 2);
 
-        ASSERT_OK(hb_parse_str("PROMOTE term=7", &m, &why));
+        ASSERT_OK(hb_parse_str("PROMOTE term=7 monitor=m1", &m, &why));
         ASSERT_EQ_INT(m.type, HB_PROMOTE);
         ASSERT_EQ_U64(m.term, 7);
 
-        ASSERT_OK(hb_parse_str("FOLLOW term=7 primary=backup address=127.0.0.1:8089", &m, &why));
+        ASSERT_OK(hb_parse_str("FOLLOW term=7 primary=backup address=127.0.0.1:8089 monitor=m1", &m, &why));
         ASSERT_EQ_INT(m.type, HB_FOLLOW);
         ASSERT_EQ_U64(m.term, 7);
         ASSERT_STREQ(m.primary, "backup");
         ASSERT_STREQ(m.address, "127.0.0.1:8089");
-        ASSERT_OK(hb_parse_str("FOLLOW address=[::1]:8090 primary=primary term=8", &m, &why));
+        ASSERT_OK(hb_parse_str("FOLLOW monitor=m1 address=[::1]:8090 primary=primary term=8", &m, &why));
         ASSERT_STREQ(m.address, "[::1]:8090");
         ASSERT_STREQ(m.primary, "primary");
         ASSERT_EQ_U64(m.term, 8);
-        ASSERT_OK(hb_parse_str("FOLLOW term=1 primary=p address=localhost:65535", &m, &why));
+        ASSERT_OK(hb_parse_str("FOLLOW term=1 primary=p address=localhost:65535 monitor=m1", &m, &why));
         ASSERT_STREQ(m.address, "localhost:65535");
 
-        ASSERT_OK(hb_parse_str("DEMOTE term=9", &m, &why));
+        ASSERT_OK(hb_parse_str("DEMOTE term=9 monitor=m1", &m, &why));
         ASSERT_EQ_INT(m.type, HB_DEMOTE);
         ASSERT_EQ_U64(m.term, 9);
 
@@ -239,9 +246,9 @@ TEST(hb_other_verbs_good) {
         ASSERT_STREQ(m.reason, "x");
 
         /* Input is not modified. */
-        char line[] = "PROMOTE term=12";
+        char line[] = "PROMOTE term=12 monitor=m1";
         ASSERT_OK(hb_message_parse(line, strlen(line), &m, &why));
-        ASSERT_STREQ(line, "PROMOTE term=12");
+        ASSERT_STREQ(line, "PROMOTE term=12 monitor=m1");
 
         /* The length decides, not a NUL terminator: parse a prefix. */
         char line2[] = "PROBE seq=123 garbage";
@@ -251,7 +258,9 @@ TEST(hb_other_verbs_good) {
 
 /* ---- heartbeat protocol: errors ------------------------------------------- */
 
-#define HB_GOOD "HEARTBEAT name=primary role=primary term=1 index=2 lterm=1 commit=2 pid=100 seq=5"
+#define HB_GOOD                                                                                      \
+        "HEARTBEAT name=primary role=primary term=1 index=2 lterm=1 commit=2 pid=100 seq=5 insync=1 lease=400 " \
+        "dead=500 minsync=1 hbint=100"
 
 TEST(hb_errors_common) {
         hb_expect_error("", "empty line");
@@ -279,7 +288,8 @@ TEST(hb_errors_common) {
 }
 
 TEST(hb_errors_heartbeat) {
-        static const char *const keys[] = { "name", "role", "term", "index", "lterm", "commit", "pid", "seq" };
+        static const char *const keys[] = { "name",   "role",  "term", "index",   "lterm", "commit", "pid",
+                                            "seq",    "insync", "lease", "dead", "minsync", "hbint" };
         char line[512];
 
         ASSERT_OK(hb_parse_str(HB_GOOD, &(HbMessage) {}, NULL));
@@ -443,36 +453,42 @@ TEST(hb_errors_other_verbs) {
 
 TEST(hb_format) {
         HbMessage m = { .type = HB_HEARTBEAT, .role = ROLE_PRIMARY, .term = 4, .index = 10, .lterm = 4,
-                        .commit = 9, .pid = 1234, .seq = 55 };
+                        .commit = 9, .pid = 1234, .seq = 55, .insync = 2, .lease_ms = 400, .dead_after_ms = 500,
+                        .min_sync_replicas = 1, .heartbeat_interval_ms = 100 };
         Buf b = {};
 
         strcpy(m.name, "primary");
-        hb_roundtrip(&m,
-                     "HEARTBEAT name=primary role=primary term=4 index=10 lterm=4 commit=9 pid=1234 seq=55\n");
+        hb_roundtrip(&m, "HEARTBEAT name=primary role=primary term=4 index=10 lterm=4 commit=9 pid=1234 seq=55 "
+                         "insync=2 lease=400 dead=500 minsync=1 hbint=100\n");
         m.probe = 3;
         m.role = ROLE_BACKUP;
+        m.insync = 0;
         hb_roundtrip(&m, "HEARTBEAT name=primary role=backup term=4 index=10 lterm=4 commit=9 pid=1234 seq=55 "
-                         "probe=3\n");
+                         "insync=0 lease=400 dead=500 minsync=1 hbint=100 probe=3\n");
 
-        hb_roundtrip(&(HbMessage) { .type = HB_LEASE, .term = 4, .seq = UINT64_MAX },
-                     "LEASE term=4 seq=18446744073709551615\n");
-        hb_roundtrip(&(HbMessage) { .type = HB_PROMOTE, .term = 5 }, "PROMOTE term=5\n");
-        hb_roundtrip(&(HbMessage) { .type = HB_DEMOTE, .term = 6 }, "DEMOTE term=6\n");
+        hb_roundtrip(&(HbMessage) { .type = HB_LEASE, .term = 4, .seq = UINT64_MAX, .lease_ms = 400, .monitor = "m1" },
+                     "LEASE term=4 seq=18446744073709551615 lease=400 monitor=m1\n");
+        hb_roundtrip(&(HbMessage) { .type = HB_PROMOTE, .term = 5, .monitor = "0123456789abcdef0123456789abcdef" },
+                     "PROMOTE term=5 monitor=0123456789abcdef0123456789abcdef\n");
+        hb_roundtrip(&(HbMessage) { .type = HB_DEMOTE, .term = 6, .monitor = "m-2" }, "DEMOTE term=6 monitor=m-2\n");
         hb_roundtrip(&(HbMessage) { .type = HB_PROBE, .seq = 0 }, "PROBE seq=0\n");
 
-        HbMessage f = { .type = HB_FOLLOW, .term = 7 };
+        HbMessage f = { .type = HB_FOLLOW, .term = 7, .monitor = "m1" };
         strcpy(f.primary, "backup2");
         strcpy(f.address, "[::1]:8088");
-        hb_roundtrip(&f, "FOLLOW term=7 primary=backup2 address=[::1]:8088\n");
+        hb_roundtrip(&f, "FOLLOW term=7 primary=backup2 address=[::1]:8088 monitor=m1\n");
 
         HbMessage r = { .type = HB_REJECT };
         strcpy(r.reason, "unknown-server");
         hb_roundtrip(&r, "REJECT reason=unknown-server\n");
+        HbMessage rs = { .type = HB_REJECT, .reason = "settings", .lease_ms = 200, .dead_after_ms = 300,
+                         .min_sync_replicas = 2, .heartbeat_interval_ms = 50 };
+        hb_roundtrip(&rs, "REJECT reason=settings lease=200 dead=300 minsync=2 hbint=50\n");
 
         /* Formatting appends. */
         ASSERT_OK(buf_append_str(&b, "x"));
-        ASSERT_OK(hb_message_format(&(HbMessage) { .type = HB_PROMOTE, .term = 1 }, &b));
-        ASSERT_STREQ(b.data, "xPROMOTE term=1\n");
+        ASSERT_OK(hb_message_format(&(HbMessage) { .type = HB_PROMOTE, .term = 1, .monitor = "a" }, &b));
+        ASSERT_STREQ(b.data, "xPROMOTE term=1 monitor=a\n");
         buf_done(&b);
 
         /* What the parser would refuse is not formatted. */
@@ -488,6 +504,13 @@ TEST(hb_format) {
         bad = f;
         bad.primary[0] = '\0';
         ASSERT_EQ_INT(hb_message_format(&bad, &b), -EINVAL);
+        bad = f;
+        bad.monitor[0] = '\0';
+        ASSERT_EQ_INT(hb_message_format(&bad, &b), -EINVAL);
+        bad = f;
+        strcpy(bad.monitor, "M1");
+        ASSERT_EQ_INT(hb_message_format(&bad, &b), -EINVAL);
+        ASSERT_EQ_INT(hb_message_format(&(HbMessage) { .type = HB_LEASE, .term = 1, .seq = 1 }, &b), -EINVAL);
         bad = r;
         strcpy(bad.reason, "No");
         ASSERT_EQ_INT(hb_message_format(&bad, &b), -EINVAL);
@@ -495,6 +518,41 @@ TEST(hb_format) {
         ASSERT_EQ_INT(hb_message_format(&(HbMessage) { .type = _HB_INVALID }, &b), -EINVAL);
         ASSERT_EQ_U64(b.len, 0);
         buf_done(&b);
+}
+
+TEST(hb_new_keys) {
+        HbMessage m;
+        const char *why = NULL;
+
+        /* Settings and insync on a heartbeat. */
+        ASSERT_OK(hb_parse_str(HB_GOOD, &m, &why));
+        ASSERT_EQ_U64(m.insync, 1);
+        ASSERT_EQ_U64(m.lease_ms, 400);
+        ASSERT_EQ_U64(m.dead_after_ms, 500);
+        ASSERT_EQ_U64(m.min_sync_replicas, 1);
+        ASSERT_EQ_U64(m.heartbeat_interval_ms, 100);
+        hb_expect_error(HB_GOOD " lease=400", "duplicate key");
+        hb_expect_error(HB_GOOD " monitor=m1", "unknown key");
+
+        /* Commands carry the monitor's identity. */
+        hb_expect_error("LEASE term=1 seq=1 lease=400", "missing key");
+        hb_expect_error("LEASE term=1 seq=1 monitor=m1", "missing key");
+        hb_expect_error("PROMOTE term=1", "missing key");
+        hb_expect_error("DEMOTE term=1", "missing key");
+        hb_expect_error("FOLLOW term=1 primary=p address=127.0.0.1:1", "missing key");
+        hb_expect_error("PROMOTE term=1 monitor=", "empty value");
+        hb_expect_error("PROMOTE term=1 monitor=M1", "bad monitor id");
+        hb_expect_error("PROMOTE term=1 monitor=a_b", "bad monitor id");
+        hb_expect_error("PROMOTE term=1 monitor=0123456789abcdef0123456789abcdef0", "monitor id too long");
+        hb_expect_error("PROBE seq=1 monitor=m1", "unknown key");
+
+        /* REJECT: the settings all or none. */
+        ASSERT_OK(hb_parse_str("REJECT reason=settings lease=200 dead=300 minsync=1 hbint=100", &m, &why));
+        ASSERT_EQ_U64(m.lease_ms, 200);
+        ASSERT_EQ_U64(m.dead_after_ms, 300);
+        hb_expect_error("REJECT reason=settings lease=200", "missing key");
+        hb_expect_error("REJECT reason=settings lease=200 dead=300 minsync=1", "missing key");
+        hb_expect_error("REJECT reason=x insync=1", "unknown key");
 }
 
 /* ---- replication: good lines ---------------------------------------------- */
@@ -771,16 +829,19 @@ TEST(limits) {
         Buf b = {};
         HbMessage m = { .type = HB_HEARTBEAT, .role = ROLE_PRIMARY, .term = UINT64_MAX, .index = UINT64_MAX,
                         .lterm = UINT64_MAX, .commit = UINT64_MAX, .pid = UINT64_MAX, .seq = UINT64_MAX,
-                        .probe = UINT64_MAX };
+                        .probe = UINT64_MAX, .insync = UINT64_MAX, .lease_ms = UINT64_MAX,
+                        .dead_after_ms = UINT64_MAX, .min_sync_replicas = UINT64_MAX,
+                        .heartbeat_interval_ms = UINT64_MAX };
 
-        /* The longest heartbeat-protocol line: 245 bytes + '\n' -> 256 is enough. */
+        /* The longest heartbeat-protocol line: 382 bytes + '\n' -> 512 is enough. */
         memset(m.name, 'n', NAME_MAX_LEN);
         m.name[NAME_MAX_LEN] = '\0';
         ASSERT_OK(hb_message_format(&m, &b));
-        ASSERT_EQ_U64(b.len - 1, 245);
+        ASSERT_EQ_U64(b.len - 1, 382);
         buf_clear(&b);
 
         HbMessage f = { .type = HB_FOLLOW, .term = UINT64_MAX };
+        memset(f.monitor, 'm', HB_MONITOR_ID_MAX);
         memset(f.primary, 'p', NAME_MAX_LEN);
         memset(f.address, '1', HB_ADDRESS_MAX - 6);
         memcpy(f.address + HB_ADDRESS_MAX - 6, ":65535", 7);
@@ -788,7 +849,7 @@ TEST(limits) {
         ASSERT_EQ_INT(hb_message_format(&f, &b), -EINVAL);
         strcpy(f.address, "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535");
         ASSERT_OK(hb_message_format(&f, &b));
-        ASSERT_TRUE(b.len - 1 - strlen(f.address) + HB_ADDRESS_MAX <= 245);
+        ASSERT_TRUE(b.len - 1 - strlen(f.address) + HB_ADDRESS_MAX <= 382);
         buf_clear(&b);
 
         /* ENTRY adds at most 134 bytes to its payload. */
@@ -1041,6 +1102,7 @@ int main(void) {
         RUN(hb_errors_heartbeat);
         RUN(hb_errors_other_verbs);
         RUN(hb_format);
+        RUN(hb_new_keys);
         RUN(repl_good);
         RUN(repl_errors);
         RUN(repl_format);
