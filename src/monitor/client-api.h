@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * client-api — the monitor's public client API (DESIGN.md, fusion-monitor(8)):
+ * client-api — the monitor's public client API (doc/design.md, fusion-monitor(8)):
  * WHO, SUBSCRIBE, STATUS and PROMOTE over TCP or a unix stream. Every
  * connection has a bounded line reader and a bounded output buffer; a
  * subscriber that does not read is dropped past CLIENT_OUTPUT_MAX.

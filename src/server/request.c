@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * request — the client protocol verbs of fusion-server (DESIGN.md, doc/protocol.md):
+ * request — the client protocol verbs of fusion-server (doc/design.md, doc/protocol.md):
  * PING, INFO, GET, READ, SEND/PUT (queued until their commit), AUTH, and
  * SYNC, which turns the connection into a replication link; HELLO-AUTH, a
  * backup proving it holds the cluster key before SYNC (doc/security.md).

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-protocol — the client protocol and monitor client API of DESIGN.md:
+ * test-protocol — the client protocol and monitor client API of doc/design.md:
  * every request verb good and bad, the TOOLONG boundaries, every reply type
  * formatted and parsed back, and the monitor API requests.
  */
